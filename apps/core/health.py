@@ -1,0 +1,80 @@
+"""Health of the parts a load balancer cares about: database, broker, default storage.
+
+Each check runs under a timeout and reports a short reason, never a secret (URLs are shown
+without credentials).
+"""
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import connection
+
+_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+def url_without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return connection.vendor
+
+
+def _check_broker() -> str:
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("filesystem://"):
+        folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        if not folder.is_dir():
+            raise RuntimeError(f"broker folder {folder} is missing")
+        return "filesystem broker"
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=settings.HEALTHZ_TIMEOUT_SECONDS) as conn:
+        conn.ensure_connection(max_retries=1, timeout=settings.HEALTHZ_TIMEOUT_SECONDS)
+    return url_without_credentials(url)
+
+
+def _check_storage() -> str:
+    from apps.results.defaults import default_result_storage
+
+    storage = default_result_storage()
+    storage.exists(".resultdeck-healthz")
+    return storage.resolve_path("")
+
+
+def _run(name: str, check: Callable[[], str], timeout: float) -> CheckResult:
+    started = time.monotonic()
+    future = _executor.submit(check)
+    try:
+        detail, ok = future.result(timeout=timeout), True
+    except FutureTimeout:
+        detail, ok = f"timed out after {timeout:g} s", False
+    except Exception as exc:
+        detail, ok = f"{type(exc).__name__}: {exc}".splitlines()[0][:200], False
+    return CheckResult(name, ok, detail, round(time.monotonic() - started, 3))
+
+
+def health_check_all() -> list[CheckResult]:
+    timeout = settings.HEALTHZ_TIMEOUT_SECONDS
+    checks = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}
+    return [_run(name, fn, timeout) for name, fn in checks.items()]

@@ -1,0 +1,44 @@
+from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .health import health_check_all
+from .roles import ROLE_DESCRIPTIONS, ROLE_ORDER, user_roles
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    results = health_check_all()
+    healthy = all(r.ok for r in results)
+    body = {
+        "status": "ok" if healthy else "unhealthy",
+        "checks": {r.name: {"ok": r.ok, "detail": r.detail, "seconds": r.seconds} for r in results},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+def home(request):
+    return render(
+        request,
+        "core/home.html",
+        {
+            "roles": [(role, ROLE_DESCRIPTIONS[role]) for role in ROLE_ORDER if role in user_roles(request.user)],
+            "sections": home_sections(),
+        },
+    )
+
+
+def home_sections() -> list[dict]:
+    """Each app contributes a summary card to the dashboard when it has one."""
+    from django.apps import apps
+
+    sections = []
+    for config in apps.get_app_configs():
+        provider = getattr(config, "dashboard_section", None)
+        if provider is not None:
+            sections.append(provider())
+    return sections
