@@ -58,7 +58,8 @@ def _check_storage() -> str:
     from apps.results.defaults import default_result_storage
 
     storage = default_result_storage()
-    storage.exists(".resultdeck-healthz")
+    # A real write, read and delete: a storage that lists but refuses writes is not healthy.
+    storage.test_connection(timeout=settings.HEALTHZ_TIMEOUT_SECONDS)
     return storage.resolve_path("")
 
 

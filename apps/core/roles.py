@@ -40,3 +40,10 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> set[Role]:
 
 def user_has_role(user: AbstractBaseUser | AnonymousUser, role: Role) -> bool:
     return role in user_roles(user)
+
+
+def roles_ensure_groups() -> None:
+    from django.contrib.auth.models import Group
+
+    for role in ROLE_ORDER:
+        Group.objects.get_or_create(name=role.value)
