@@ -4,9 +4,18 @@ from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from apps.blocks import api as blocks_api
+from apps.flows import api as flows_api
+from apps.results import api as results_api
+
 router = DefaultRouter()
+for app_api in (blocks_api, results_api, flows_api):
+    app_api.register(router)
 
 urlpatterns = [
     path("token/", obtain_auth_token, name="api-token"),
+    *getattr(results_api, "extra_urlpatterns", []),
+    *getattr(flows_api, "extra_urlpatterns", []),
+    *getattr(blocks_api, "extra_urlpatterns", []),
     *router.urls,
 ]

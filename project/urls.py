@@ -17,4 +17,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("project.api_urls")),
+    path("blocks/", include("apps.blocks.urls")),
+    path("", include("apps.results.urls")),
+    path("", include("apps.flows.urls")),
 ]

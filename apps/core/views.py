@@ -26,7 +26,9 @@ def home(request):
         request,
         "core/home.html",
         {
-            "roles": [(role, ROLE_DESCRIPTIONS[role]) for role in ROLE_ORDER if role in user_roles(request.user)],
+            "roles": [
+                (role, ROLE_DESCRIPTIONS[role]) for role in ROLE_ORDER if role in user_roles(request.user)
+            ],
             "sections": home_sections(),
         },
     )

@@ -21,7 +21,17 @@ def own_redis(tmp_path):
     """A Redis server this test may stop: the shared one must keep serving the rest of the suite."""
     port = _free_port()
     proc = subprocess.Popen(
-        [shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", tmp_path],
+        [
+            shutil.which("redis-server"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--dir",
+            tmp_path,
+        ],
         stdout=subprocess.DEVNULL,
     )
     for _ in range(100):

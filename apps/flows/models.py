@@ -1,0 +1,105 @@
+"""Run records: every flow run and task run, its state history and a link to its result."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class StateType(models.TextChoices):
+    SCHEDULED = "SCHEDULED", "Scheduled"
+    PENDING = "PENDING", "Pending"
+    RUNNING = "RUNNING", "Running"
+    COMPLETED = "COMPLETED", "Completed"
+    CACHED = "CACHED", "Cached"
+    FAILED = "FAILED", "Failed"
+    CRASHED = "CRASHED", "Crashed"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+FINAL_STATES = {
+    StateType.COMPLETED,
+    StateType.CACHED,
+    StateType.FAILED,
+    StateType.CRASHED,
+    StateType.CANCELLED,
+}
+
+
+class RunBase(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    parameters = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=StateType.choices, default=StateType.PENDING)
+    state_message = models.TextField(blank=True, default="")
+    # [{"state": "RUNNING", "message": "", "timestamp": "..."}], appended in order.
+    state_history = models.JSONField(default=list, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    run_count = models.PositiveIntegerField(default=0)
+    result = models.ForeignKey(
+        "results.ResultReference", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def duration(self):
+        if self.start_time and self.end_time:
+            return self.end_time - self.start_time
+        return None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class FlowRun(RunBase):
+    flow_name = models.CharField(max_length=200)
+    parent_flow_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="subflow_runs"
+    )
+    parent_task_run = models.ForeignKey(
+        "flows.TaskRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="subflow_runs"
+    )
+    worker_host = models.CharField(max_length=200, blank=True, default="")
+    celery_task_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["-created", "-id"], name="flowrun_created_idx"),
+            models.Index(fields=["flow_name", "-created", "-id"], name="flowrun_flow_created_idx"),
+            models.Index(fields=["state", "-created", "-id"], name="flowrun_state_created_idx"),
+            models.Index(fields=["parent_flow_run"], name="flowrun_parent_idx"),
+            models.Index(fields=["result"], name="flowrun_result_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow_name}/{self.name}"
+
+
+class TaskRun(RunBase):
+    flow_run = models.ForeignKey(
+        FlowRun, null=True, blank=True, on_delete=models.CASCADE, related_name="task_runs"
+    )
+    task_name = models.CharField(max_length=200)
+    # Stable identity of the task call inside its flow (name + call order), used to reuse a
+    # completed task's result when the flow is retried.
+    task_key = models.CharField(max_length=300, blank=True, default="")
+    cache_key = models.CharField(max_length=256, blank=True, default="")
+
+    class Meta:
+        ordering = ["created", "id"]
+        indexes = [
+            models.Index(fields=["flow_run", "created"], name="taskrun_flow_created_idx"),
+            models.Index(fields=["task_name", "-created"], name="taskrun_task_created_idx"),
+            models.Index(fields=["state", "-created"], name="taskrun_state_created_idx"),
+            models.Index(fields=["cache_key"], name="taskrun_cache_key_idx"),
+            models.Index(fields=["result"], name="taskrun_result_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}/{self.name}"
