@@ -1,0 +1,826 @@
+"""Result files: Prefect 3 ``ResultRecord`` JSON (what we write) and every layout we read.
+
+Pure module: no Django.
+
+Layouts (names as in the compatibility corpus):
+
+* ``v3-record``: ``{"metadata": {"storage_key", "expiration", "serializer", "prefect_version",
+  "storage_block_id"}, "result": "<serializer output>"}``, compact JSON (pydantic v2).
+* ``v3-raw``: only the serializer output; the serializer comes from metadata stored
+  elsewhere or from the writer's configuration.
+* ``v3-metadata``: only the metadata object (Prefect's ``metadata_storage``).
+* ``v2-blob``: ``{"serializer": {...}, "data": "<serializer output>", "prefect_version": ...}``.
+
+``prefect_version`` in the files we write is ``RESULTDECK_VERSION``. Prefect 3 keeps that field
+as a plain string (never parsed as a version), so it marks the writer without misleading
+anyone into thinking a particular Prefect release wrote the file.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import datetime as dt
+import enum
+import io
+import json
+import lzma
+import re
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import pydantic_core
+
+from apps.results.serializers import (
+    DEFAULT_MAX_DECODED_BYTES,
+    STREAM_CHUNK_BYTES,
+    WRITE_CHUNK_BYTES,
+    CompressedJSONSerializer,
+    CompressedPickleSerializer,
+    CompressedSerializer,
+    JSONSerializer,
+    PickleSerializer,
+    SerializationError,
+    Serializer,
+    serializer_from,
+)
+
+RESULTDECK_VERSION = "resultdeck-0.1.0"
+LAYOUT_HEAD_BYTES = 64 * 1024
+METADATA_KEYS = ("storage_key", "expiration", "serializer", "prefect_version", "storage_block_id")
+UNKNOWN_PREFECT_VERSION = "unknown"
+
+
+class RecordFormatError(SerializationError):
+    """A result file that is not valid JSON, is truncated, or lacks required fields."""
+
+
+class MetadataOnlyRecordError(RecordFormatError):
+    """The bytes are a metadata file; the result itself lives under ``metadata.storage_key``."""
+
+    def __init__(self, message: str, metadata: ResultRecordMetadata):
+        super().__init__(message)
+        self.metadata = metadata
+
+
+class Layout(enum.StrEnum):
+    V3_RECORD = "v3-record"
+    V3_RAW = "v3-raw"
+    V3_METADATA = "v3-metadata"
+    V2_BLOB = "v2-blob"
+    UNKNOWN = "unknown"
+
+
+# ---------------------------------------------------------------------------------------
+# metadata
+# ---------------------------------------------------------------------------------------
+def expiration_to_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Aware UTC datetime; a naive one is taken to be UTC already."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def expiration_parse(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordFormatError(f"metadata expiration must be an ISO-8601 string or null, got {value!r}")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise RecordFormatError(f"metadata expiration {value!r} is not an ISO-8601 datetime") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def storage_block_id_parse(value: Any) -> uuid.UUID | str | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise RecordFormatError(f"metadata storage_block_id must be a string or null, got {value!r}")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return value
+
+
+@dataclass
+class ResultRecordMetadata:
+    storage_key: str | None = None
+    expiration: dt.datetime | None = None
+    serializer: Serializer = field(default_factory=PickleSerializer)
+    prefect_version: str = RESULTDECK_VERSION
+    storage_block_id: uuid.UUID | str | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON object Prefect writes, key order included (datetimes still objects)."""
+        return {
+            "storage_key": self.storage_key,
+            "expiration": expiration_to_utc(self.expiration),
+            "serializer": self.serializer.to_config(),
+            "prefect_version": self.prefect_version,
+            "storage_block_id": None if self.storage_block_id is None else str(self.storage_block_id),
+        }
+
+    def dump_bytes(self) -> bytes:
+        # pydantic_core writes exactly what Prefect's model_dump_json does (compact, "Z" for UTC).
+        return pydantic_core.to_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ResultRecordMetadata:
+        if not isinstance(data, dict):
+            raise RecordFormatError(f"result metadata must be a JSON object, got {type(data).__name__}")
+        storage_key = data.get("storage_key")
+        if storage_key is not None and not isinstance(storage_key, str):
+            raise RecordFormatError(f"metadata storage_key must be a string or null, got {storage_key!r}")
+        prefect_version = data.get("prefect_version", UNKNOWN_PREFECT_VERSION)
+        if not isinstance(prefect_version, str):
+            raise RecordFormatError(f"metadata prefect_version must be a string, got {prefect_version!r}")
+        serializer_config = data.get("serializer")
+        try:
+            # Prefect's default when a file names none is pickle.
+            serializer = serializer_from(serializer_config)
+        except SerializationError as exc:
+            raise RecordFormatError(f"metadata serializer is invalid: {exc}") from exc
+        return cls(
+            storage_key=storage_key,
+            expiration=expiration_parse(data.get("expiration")),
+            serializer=serializer,
+            prefect_version=prefect_version,
+            storage_block_id=storage_block_id_parse(data.get("storage_block_id")),
+        )
+
+    @classmethod
+    def load_bytes(cls, data: bytes) -> ResultRecordMetadata:
+        return cls.from_dict(_json_document(data, what="result metadata"))
+
+
+def _json_document(data: bytes | str, *, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise RecordFormatError(f"{what} is not UTF-8 text: {exc}") from None
+    except ValueError as exc:
+        hint = " (the file looks truncated)" if "Unterminated" in str(exc) or "Expecting" in str(exc) else ""
+        raise RecordFormatError(f"{what} is not valid JSON{hint}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# JSON string escaping, streamed
+# ---------------------------------------------------------------------------------------
+_NEEDS_GENERAL_ESCAPE = re.compile(rb'[\x00-\x09\x0b-\x1f"\\\x80-\xff]')
+
+
+def json_string_body(text: str) -> str:
+    """``text`` escaped as JSON string content, the way pydantic/serde_json escape it."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+class JsonStringWriter(io.RawIOBase):
+    """Write-only file: UTF-8 bytes in, JSON-string-escaped bytes out (no quotes)."""
+
+    def __init__(self, target: BinaryIO):
+        super().__init__()
+        self._target = target
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), WRITE_CHUNK_BYTES):
+            chunk = bytes(view[start : start + WRITE_CHUNK_BYTES])
+            if not self._decoder.getstate()[0] and not _NEEDS_GENERAL_ESCAPE.search(chunk):
+                self._target.write(chunk.replace(b"\n", b"\\n"))
+                continue
+            try:
+                text = self._decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise SerializationError(
+                    f"serializer output is not UTF-8 text, a record cannot hold it: {exc}"
+                ) from None
+            self._target.write(json_string_body(text).encode("utf-8"))
+        return len(view)
+
+    def finish(self) -> None:
+        try:
+            self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise SerializationError(f"serializer output ends inside a UTF-8 character: {exc}") from None
+
+
+# A run of JSON string content: plain characters and complete two-character escapes.
+_STRING_RUN = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+
+
+class JsonStringReader(io.RawIOBase):
+    """Read-only file over the *content* of a JSON string that starts at the current position
+    of a text source; yields the unescaped value as UTF-8 and stops at the closing quote."""
+
+    def __init__(self, source: _TextSource):
+        super().__init__()
+        self._source = source
+        self._pending = b""
+        self._carry_text = ""  # a high surrogate waiting for its pair
+        self.closed_quote = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending and not self.closed_quote:
+            self._fill()
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def _fill(self) -> None:
+        text = self._source.take_chunk()
+        if text is None:
+            raise RecordFormatError("result file is truncated: the result string never ends")
+        end = _STRING_RUN.match(text).end()
+        if end < len(text) and text[end] == '"':
+            body, rest = text[:end], text[end + 1 :]
+            self.closed_quote = True
+        else:
+            body, rest = text[:end], text[end:]
+            tail_start = max(0, len(body) - 12)
+            slash = body.rfind("\\", tail_start)
+            if slash >= 0:
+                run = slash
+                while run > 0 and body[run - 1] == "\\":
+                    run -= 1
+                if (slash - run) % 2 == 0:  # this backslash starts an escape: keep it for later
+                    body, rest = body[:slash], body[slash:] + rest
+        self._source.push_back(rest)
+        try:
+            decoded = json.loads('"' + body + '"')
+        except ValueError as exc:
+            raise RecordFormatError(f"result string is not valid JSON: {exc}") from None
+        decoded = self._carry_text + decoded
+        self._carry_text = ""
+        if decoded and not self.closed_quote and "\ud800" <= decoded[-1] <= "\udbff":
+            decoded, self._carry_text = decoded[:-1], decoded[-1]
+        try:
+            self._pending = decoded.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RecordFormatError(f"result string holds an invalid character: {exc}") from None
+
+
+class _TextSource:
+    """UTF-8 text from a binary file, chunk by chunk, with push-back.
+
+    With ``record=True`` it keeps the raw bytes it read, so a caller that gives up on
+    streaming can still read the file whole; ``stop_recording`` ends that.
+    """
+
+    def __init__(self, fp: BinaryIO, head: bytes = b"", *, record: bool = False):
+        self._fp = fp
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._buffer = ""
+        self._eof = False
+        self._recorded: list[bytes] | None = [head] if record else None
+        if head:
+            self._buffer = self._decode(head, final=False)
+
+    def _decode(self, data: bytes, *, final: bool) -> str:
+        try:
+            return self._decoder.decode(data, final=final)
+        except UnicodeDecodeError as exc:
+            raise RecordFormatError(f"result file is not UTF-8 text: {exc}") from None
+
+    def _read_text(self) -> str | None:
+        while not self._eof:
+            raw = self._fp.read(STREAM_CHUNK_BYTES)
+            if not raw:
+                self._eof = True
+                text = self._decode(b"", final=True)
+            else:
+                if self._recorded is not None:
+                    self._recorded.append(bytes(raw))
+                text = self._decode(raw, final=False)
+            if text:
+                return text
+        return None
+
+    def recorded_bytes(self) -> bytes:
+        if self._recorded is None:
+            raise RuntimeError("this text source was not recording")
+        return b"".join(self._recorded)
+
+    def stop_recording(self) -> None:
+        self._recorded = None
+
+    def take_chunk(self) -> str | None:
+        """The buffered text, or the next chunk from the file; None at the end."""
+        if self._buffer:
+            text, self._buffer = self._buffer, ""
+            return text
+        return self._read_text()
+
+    def push_back(self, text: str) -> None:
+        self._buffer = text + self._buffer
+
+    def ensure(self, count: int) -> str:
+        """At least ``count`` characters buffered if the file has them; returns the buffer."""
+        while len(self._buffer) < count:
+            chunk = self._read_text()
+            if chunk is None:
+                break
+            self._buffer += chunk
+        return self._buffer
+
+    def consume(self, count: int) -> None:
+        self._buffer = self._buffer[count:]
+
+
+def _read_up_to(fp: BinaryIO, size: int) -> bytes:
+    """Read ``size`` bytes, or fewer only at the end of the file."""
+    parts = []
+    remaining = size
+    while remaining > 0:
+        chunk = fp.read(min(remaining, STREAM_CHUNK_BYTES))
+        if not chunk:
+            break
+        parts.append(bytes(chunk))
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# records
+# ---------------------------------------------------------------------------------------
+_PAYLOAD_KEYS = ("result", "data")
+
+
+@dataclass
+class ResultRecord:
+    metadata: ResultRecordMetadata
+    result: Any
+
+    @property
+    def serializer(self) -> Serializer:
+        return self.metadata.serializer
+
+    @property
+    def expiration(self) -> dt.datetime | None:
+        return self.metadata.expiration
+
+    @property
+    def storage_key(self) -> str | None:
+        return self.metadata.storage_key
+
+    @property
+    def prefect_version(self) -> str:
+        return self.metadata.prefect_version
+
+    def serialize_result(self) -> bytes:
+        return self.serializer.dumps(self.result)
+
+    def serialize_metadata(self) -> bytes:
+        return self.metadata.dump_bytes()
+
+    def serialize(self) -> bytes:
+        """The Prefect 3 record JSON, byte for byte as Prefect's ``model_dump_json``."""
+        payload = self.serialize_result()
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SerializationError(
+                f"serializer output is not UTF-8 text, a record cannot hold it: {exc}"
+            ) from None
+        return (
+            b'{"metadata":' + self.metadata.dump_bytes() + b',"result":' + pydantic_core.to_json(text) + b"}"
+        )
+
+    def serialize_to(self, fp: BinaryIO) -> None:
+        """Write ``serialize()``'s bytes to ``fp`` without holding the serialized value in memory."""
+        fp.write(b'{"metadata":' + self.metadata.dump_bytes() + b',"result":"')
+        writer = JsonStringWriter(fp)
+        self.serializer.dump_to(self.result, writer)
+        writer.finish()
+        fp.write(b'"}')
+
+    @classmethod
+    def deserialize(
+        cls,
+        data: bytes,
+        backup_serializer: Serializer | None = None,
+        *,
+        max_decoded_bytes: int | None = None,
+    ) -> ResultRecord:
+        """Read any layout from bytes. A raw payload needs ``backup_serializer``."""
+        data = bytes(data)
+        document, parse_error = _try_json_object(data)
+        if document is not None:
+            layout = _layout_of_document(document)
+            if layout is Layout.V3_RECORD or layout is Layout.V2_BLOB:
+                return _record_from_document(document, layout, max_decoded_bytes=max_decoded_bytes)
+            if layout is Layout.V3_METADATA and backup_serializer is None:
+                metadata = ResultRecordMetadata.from_dict(document)
+                raise MetadataOnlyRecordError(
+                    f"this is a result metadata file; the result is stored separately "
+                    f"(storage_key {metadata.storage_key!r}); read it with "
+                    "deserialize_from_result_and_metadata",
+                    metadata,
+                )
+        if backup_serializer is not None:
+            serializer = _limited(serializer_from(backup_serializer), max_decoded_bytes)
+            return cls(
+                metadata=ResultRecordMetadata(serializer=serializer, prefect_version=UNKNOWN_PREFECT_VERSION),
+                result=serializer.loads(data),
+            )
+        raise _not_a_record_error(data, parse_error)
+
+    @classmethod
+    def deserialize_from(
+        cls,
+        fp: BinaryIO,
+        backup_serializer: Serializer | None = None,
+        *,
+        max_decoded_bytes: int | None = None,
+    ) -> ResultRecord:
+        """Read a record from a binary file-like, streaming the result of 3.x records and 2.x
+        blobs (metadata first, as Prefect writes them) through the serializer."""
+        limit = 2 * (max_decoded_bytes or DEFAULT_MAX_DECODED_BYTES) + LAYOUT_HEAD_BYTES
+        head = _read_up_to(fp, LAYOUT_HEAD_BYTES)
+        if len(head) < LAYOUT_HEAD_BYTES:
+            return cls.deserialize(head, backup_serializer, max_decoded_bytes=max_decoded_bytes)
+        if _looks_like_json_object(head):
+            source = _TextSource(fp, head, record=True)
+            streamed = _stream_record(source, max_decoded_bytes=max_decoded_bytes)
+            if streamed is not None:
+                return streamed
+            head = source.recorded_bytes()
+        data = head + _read_up_to(fp, limit - len(head) + 1)
+        if len(data) > limit:
+            raise RecordFormatError(f"result file is larger than the limit of {limit} bytes")
+        return cls.deserialize(data, backup_serializer, max_decoded_bytes=max_decoded_bytes)
+
+    @classmethod
+    def deserialize_from_result_and_metadata(
+        cls,
+        result: bytes,
+        metadata: bytes,
+        *,
+        max_decoded_bytes: int | None = None,
+    ) -> ResultRecord:
+        record_metadata = ResultRecordMetadata.load_bytes(metadata)
+        serializer = _limited(record_metadata.serializer, max_decoded_bytes)
+        return cls(metadata=record_metadata, result=serializer.loads(result))
+
+
+def _limited(serializer: Serializer, max_decoded_bytes: int | None) -> Serializer:
+    return serializer if max_decoded_bytes is None else serializer.with_max_decoded_bytes(max_decoded_bytes)
+
+
+def _try_json_object(data: bytes) -> tuple[dict | None, str | None]:
+    if not _looks_like_json_object(data[:LAYOUT_HEAD_BYTES]):
+        return None, None
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, str(exc)
+    return (document, None) if isinstance(document, dict) else (None, None)
+
+
+def _looks_like_json_object(head: bytes) -> bool:
+    return head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"{"
+
+
+def _layout_of_document(document: dict) -> Layout:
+    if isinstance(document.get("metadata"), dict) and "result" in document:
+        return Layout.V3_RECORD
+    if "serializer" in document and "data" in document and "result" not in document:
+        return Layout.V2_BLOB
+    if "serializer" in document and set(document) <= set(METADATA_KEYS) and len(set(document)) >= 3:
+        return Layout.V3_METADATA
+    return Layout.V3_RAW
+
+
+def _record_from_document(document: dict, layout: Layout, *, max_decoded_bytes: int | None) -> ResultRecord:
+    if layout is Layout.V3_RECORD:
+        metadata = ResultRecordMetadata.from_dict(document["metadata"])
+        payload = document["result"]
+    else:
+        metadata = ResultRecordMetadata.from_dict(
+            {
+                "serializer": document["serializer"],
+                "expiration": document.get("expiration"),
+                "prefect_version": document.get("prefect_version", UNKNOWN_PREFECT_VERSION),
+            }
+        )
+        payload = document["data"]
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
+        serializer = _limited(metadata.serializer, max_decoded_bytes)
+        return ResultRecord(metadata=metadata, result=serializer.loads(payload))
+    # Prefect keeps a non-string result as the JSON value itself.
+    return ResultRecord(metadata=metadata, result=payload)
+
+
+def _not_a_record_error(data: bytes, parse_error: str | None) -> RecordFormatError:
+    if not data.strip():
+        return RecordFormatError("result file is empty")
+    layout = layout_detect(data)
+    if parse_error is not None and layout in (Layout.V3_RECORD, Layout.V2_BLOB, Layout.V3_METADATA):
+        return RecordFormatError(
+            f"result file ({layout.value}) is not valid JSON, it may be truncated: {parse_error}"
+        )
+    if layout is Layout.V3_RAW:
+        guess = raw_payload_guess_serializer(data)
+        hint = f" (it looks like {guess.type!r} output)" if guess is not None else ""
+        return RecordFormatError(
+            f"these bytes are a raw serializer payload without metadata{hint}; pass backup_serializer"
+        )
+    if parse_error is not None:
+        return RecordFormatError(f"result file is not valid JSON: {parse_error}")
+    return RecordFormatError(
+        "not a result record: expected a Prefect 3 record, a Prefect 2 blob or a raw payload"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# streaming reader
+# ---------------------------------------------------------------------------------------
+_WHITESPACE = " \t\r\n"
+_JSON_DECODER = json.JSONDecoder()
+
+
+def _skip_whitespace(source: _TextSource) -> str:
+    """The next non-whitespace character (left in the buffer), or '' at the end."""
+    while True:
+        buffered = source.ensure(1)
+        stripped = buffered.lstrip(_WHITESPACE)
+        source.consume(len(buffered) - len(stripped))
+        if stripped:
+            return stripped[0]
+        if not source.ensure(1):
+            return ""
+
+
+def _expect(source: _TextSource, char: str) -> bool:
+    if _skip_whitespace(source) != char:
+        return False
+    source.consume(1)
+    return True
+
+
+def _read_small_value(source: _TextSource) -> tuple[bool, Any]:
+    """Decode one JSON value that fits in the head region (keys, metadata objects)."""
+    _skip_whitespace(source)
+    size = 4096
+    while True:
+        buffered = source.ensure(size)
+        try:
+            value, end = _JSON_DECODER.raw_decode(buffered)
+        except ValueError:
+            if len(buffered) < size or size >= LAYOUT_HEAD_BYTES * 4:
+                return False, None
+            size *= 4
+            continue
+        if end == len(buffered) and len(source.ensure(size + 1)) > len(buffered):
+            # a number may continue past the buffer end: decode again with more text
+            size *= 4
+            continue
+        source.consume(end)
+        return True, value
+
+
+def _stream_record(source: _TextSource, *, max_decoded_bytes: int | None) -> ResultRecord | None:
+    """Parse ``{"key": value, ...}`` streaming the payload string; None when the file is not
+    a record laid out metadata-first (the caller then reads it whole)."""
+    if not _expect(source, "{"):
+        return None
+    fields: dict[str, Any] = {}
+    record: ResultRecord | None = None
+    while True:
+        ok, key = _read_small_value(source)
+        if not ok or not isinstance(key, str) or not _expect(source, ":"):
+            return None
+        if key in _PAYLOAD_KEYS and record is None and _skip_whitespace(source) == '"':
+            metadata = _streamed_metadata(fields, payload_key=key)
+            if metadata is None:
+                return None
+            source.consume(1)
+            source.stop_recording()
+            reader = JsonStringReader(source)
+            serializer = _limited(metadata.serializer, max_decoded_bytes)
+            buffered = io.BufferedReader(reader, buffer_size=STREAM_CHUNK_BYTES)
+            value = serializer.load_from(buffered)
+            while buffered.read(STREAM_CHUNK_BYTES):
+                pass
+            record = ResultRecord(metadata=metadata, result=value)
+            fields[key] = None
+        else:
+            ok, value = _read_small_value(source)
+            if not ok:
+                return None
+            fields[key] = value
+        separator = _skip_whitespace(source)
+        if separator == ",":
+            source.consume(1)
+            continue
+        if separator == "}":
+            source.consume(1)
+            break
+        if separator == "":
+            raise RecordFormatError("result file is truncated: the record object never ends")
+        raise RecordFormatError(f"result file is not valid JSON: unexpected {separator!r} after {key!r}")
+    if _skip_whitespace(source) != "":
+        raise RecordFormatError("result file is not valid JSON: extra data after the record")
+    if record is None:
+        return None
+    if (
+        "prefect_version" in fields
+        and "metadata" not in fields
+        and isinstance(fields["prefect_version"], str)
+    ):
+        record.metadata.prefect_version = fields["prefect_version"]
+    return record
+
+
+def _streamed_metadata(fields: dict, *, payload_key: str) -> ResultRecordMetadata | None:
+    if payload_key == "result" and isinstance(fields.get("metadata"), dict):
+        return ResultRecordMetadata.from_dict(fields["metadata"])
+    if payload_key == "data" and "serializer" in fields and "metadata" not in fields:
+        return ResultRecordMetadata.from_dict(
+            {
+                "serializer": fields["serializer"],
+                "expiration": fields.get("expiration"),
+                "prefect_version": fields.get("prefect_version", UNKNOWN_PREFECT_VERSION),
+            }
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# layout detection (bytes only, never unpickles)
+# ---------------------------------------------------------------------------------------
+_BASE64_HEAD = re.compile(rb"[A-Za-z0-9+/=\r\n]+")
+_PICKLE_PROTOCOL_HEADS = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
+_COMPRESSION_MAGIC = (
+    (b"\xfd7zXZ\x00", "lzma"),
+    (b"\x5d\x00\x00", "lzma"),
+    (b"BZh", "bz2"),
+    (b"\x1f\x8b", "gzip"),
+)
+
+
+def layout_detect(data: bytes) -> Layout:
+    """Which layout ``data`` (a whole file, or at least its head) has, from its bytes alone."""
+    head = bytes(data[:LAYOUT_HEAD_BYTES])
+    if not head.strip():
+        return Layout.UNKNOWN
+    if _looks_like_json_object(head):
+        if len(data) <= LAYOUT_HEAD_BYTES:
+            try:
+                document = json.loads(data)
+            except (ValueError, UnicodeDecodeError):
+                document = None
+            if isinstance(document, dict):
+                return _layout_of_document(document)
+        return _layout_from_head(head)
+    if raw_payload_guess_serializer(head) is not None:
+        return Layout.V3_RAW
+    return Layout.UNKNOWN
+
+
+def _layout_from_head(head: bytes) -> Layout:
+    """Classify a (possibly cut or truncated) JSON object by the keys that come first."""
+    source = _TextSource(io.BytesIO(b""), _utf8_prefix(head))
+    if not _expect(source, "{"):
+        return Layout.UNKNOWN
+    fields: dict[str, Any] = {}
+    while True:
+        ok, key = _read_small_value(source)
+        if not ok or not isinstance(key, str) or not _expect(source, ":"):
+            break
+        if key in _PAYLOAD_KEYS and _skip_whitespace(source) == '"':
+            fields[key] = "<payload>"
+            break
+        ok, value = _read_small_value(source)
+        if not ok:
+            break
+        fields[key] = value
+        if not _expect(source, ","):
+            break
+    if not fields:
+        return Layout.V3_RAW if _parses_as_json(head) else Layout.UNKNOWN
+    if isinstance(fields.get("metadata"), dict) and "result" in fields:
+        return Layout.V3_RECORD
+    if "serializer" in fields and "data" in fields:
+        return Layout.V2_BLOB
+    if "serializer" in fields and set(fields) <= set(METADATA_KEYS) and len(fields) >= 3:
+        return Layout.V3_METADATA
+    if isinstance(fields.get("metadata"), dict) and set(fields["metadata"]) & {"serializer", "storage_key"}:
+        return Layout.V3_RECORD  # cut before the result key
+    return Layout.V3_RAW
+
+
+def _utf8_prefix(head: bytes) -> bytes:
+    for cut in range(4):
+        try:
+            (head[: len(head) - cut] if cut else head).decode("utf-8")
+            return head[: len(head) - cut] if cut else head
+        except UnicodeDecodeError:
+            continue
+    return b""
+
+
+def _parses_as_json(head: bytes) -> bool:
+    try:
+        json.loads(head)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _base64_head_decode(head: bytes) -> bytes | None:
+    match = _BASE64_HEAD.fullmatch(head) if len(head) < LAYOUT_HEAD_BYTES else _BASE64_HEAD.match(head)
+    if match is None or (len(head) < LAYOUT_HEAD_BYTES and match.end() != len(head)):
+        return None
+    compact = match.group(0).translate(None, b"\r\n")
+    usable = len(compact) // 4 * 4
+    if usable == 0:
+        return None
+    try:
+        return binascii.a2b_base64(compact[:usable], strict_mode=usable == len(compact))
+    except binascii.Error:
+        return None
+
+
+def _compression_of(raw: bytes) -> str | None:
+    for magic, lib in _COMPRESSION_MAGIC:
+        if raw.startswith(magic):
+            return lib
+    if len(raw) >= 2 and raw[0] & 0x0F == 8 and (raw[0] << 8 | raw[1]) % 31 == 0:
+        return "zlib"
+    return None
+
+
+def _inflate_head(raw: bytes, compressionlib: str) -> bytes:
+    try:
+        if compressionlib == "lzma":
+            return lzma.LZMADecompressor().decompress(raw, 4096)
+        if compressionlib == "bz2":
+            import bz2
+
+            return bz2.BZ2Decompressor().decompress(raw, 4096)
+        wbits = 31 if compressionlib == "gzip" else 15
+        return zlib.decompressobj(wbits=wbits).decompress(raw, 4096)
+    except (lzma.LZMAError, OSError, zlib.error, EOFError, ValueError):
+        return b""
+
+
+def raw_payload_guess_serializer(data: bytes) -> Serializer | None:
+    """Best guess of the serializer that produced a raw payload, from its first bytes.
+
+    Decodes a bounded head (base64, and at most 4 KiB of decompressed output); never unpickles.
+    """
+    head = bytes(data[:LAYOUT_HEAD_BYTES]).strip()
+    if not head:
+        return None
+    raw = _base64_head_decode(head)
+    if raw is not None:
+        if raw.startswith(_PICKLE_PROTOCOL_HEADS):
+            return PickleSerializer()
+        compressionlib = _compression_of(raw)
+        if compressionlib is not None:
+            inner = _inflate_head(raw, compressionlib).lstrip()
+            inner_raw = _base64_head_decode(inner[: len(inner) // 4 * 4]) if inner else None
+            if inner_raw is not None and inner_raw.startswith(_PICKLE_PROTOCOL_HEADS):
+                if compressionlib == "lzma":
+                    return CompressedPickleSerializer()
+                return CompressedSerializer(PickleSerializer(), compressionlib)
+            if inner[:1] in (b"{", b"[", b'"') or inner[:4] in (b"null", b"true") or inner[:5] == b"false":
+                if compressionlib == "lzma":
+                    return CompressedJSONSerializer()
+                return CompressedSerializer(JSONSerializer(), compressionlib)
+    if _looks_like_json_text(head, complete=len(data) <= LAYOUT_HEAD_BYTES):
+        return JSONSerializer()
+    return None
+
+
+def _looks_like_json_text(head: bytes, *, complete: bool) -> bool:
+    if complete:
+        return _parses_as_json(head)
+    return head[:1] in (b"{", b"[", b'"')
+
+
+__all__ = [
+    "RESULTDECK_VERSION",
+    "Layout",
+    "MetadataOnlyRecordError",
+    "RecordFormatError",
+    "ResultRecord",
+    "ResultRecordMetadata",
+    "layout_detect",
+    "raw_payload_guess_serializer",
+]

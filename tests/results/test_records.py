@@ -1,0 +1,274 @@
+"""Result records: the Prefect 3 layout we write, every layout we read, and bad files."""
+
+import base64
+import datetime as dt
+import io
+import json
+import lzma
+import os
+import tracemalloc
+import uuid
+
+import pytest
+
+from apps.results.records import (
+    METADATA_KEYS,
+    RESULTDECK_VERSION,
+    Layout,
+    MetadataOnlyRecordError,
+    RecordFormatError,
+    ResultRecord,
+    ResultRecordMetadata,
+    layout_detect,
+    raw_payload_guess_serializer,
+)
+from apps.results.serializers import (
+    CompressedJSONSerializer,
+    CompressedPickleSerializer,
+    CompressedSerializer,
+    DecodeLimitError,
+    JSONSerializer,
+    PickleSerializer,
+    SerializationError,
+    UnknownSerializerError,
+)
+
+SERIALIZERS = [
+    PickleSerializer(),
+    PickleSerializer(picklelib="pickle"),
+    JSONSerializer(),
+    JSONSerializer(jsonlib="orjson"),
+    CompressedPickleSerializer(),
+    CompressedJSONSerializer(),
+    *[CompressedSerializer(PickleSerializer(), lib) for lib in ("zlib", "bz2", "gzip")],
+    CompressedSerializer(JSONSerializer(), "zlib"),
+]
+VALUE = {"name": "héllo — 日本語 🚀", "quote": 'say "hi"\\', "n": [1, 2.5, None, True], "tab": "a\tb\nc"}
+EXPIRES = dt.datetime(2036, 11, 20, 4, 1, 49, 70228, tzinfo=dt.UTC)
+
+
+def _record(serializer, value=VALUE, **metadata) -> ResultRecord:
+    metadata.setdefault("storage_key", "results/abc")
+    metadata.setdefault("expiration", EXPIRES)
+    return ResultRecord(metadata=ResultRecordMetadata(serializer=serializer, **metadata), result=value)
+
+
+class SmallReads(io.RawIOBase):
+    """A file that hands out a few bytes per read, so parsers meet every chunk boundary."""
+
+    def __init__(self, data: bytes, step: int = 7):
+        self._data = memoryview(data)
+        self._step = step
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        count = min(len(buffer), self._step, len(self._data) - self._pos)
+        buffer[:count] = self._data[self._pos : self._pos + count]
+        self._pos += count
+        return count
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=[repr(s.to_config()) for s in SERIALIZERS])
+def test_written_record_has_prefect3_layout_and_reads_back(serializer):
+    data = _record(serializer).serialize()
+    document = json.loads(data)
+    assert list(document) == ["metadata", "result"]
+    assert list(document["metadata"]) == list(METADATA_KEYS)
+    assert document["metadata"] == {
+        "storage_key": "results/abc",
+        "expiration": "2036-11-20T04:01:49.070228Z",
+        "serializer": serializer.to_config(),
+        "prefect_version": RESULTDECK_VERSION,
+        "storage_block_id": None,
+    }
+    assert isinstance(document["result"], str)
+    assert data.startswith(b'{"metadata":{"storage_key":"results/abc","expiration":')
+    assert layout_detect(data) == Layout.V3_RECORD
+    record = ResultRecord.deserialize(data)
+    assert record.result == VALUE
+    assert record.serializer == serializer
+    assert record.expiration == EXPIRES
+    assert record.storage_key == "results/abc"
+    assert ResultRecord.deserialize_from(io.BytesIO(data)).result == VALUE
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=[repr(s.to_config()) for s in SERIALIZERS])
+def test_serialize_to_writes_the_same_bytes_as_serialize(serializer):
+    record = _record(serializer, value={"blob": "x" * 200_000, "text": VALUE})
+    sink = io.BytesIO()
+    record.serialize_to(sink)
+    assert sink.getvalue() == record.serialize()
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=[repr(s.to_config()) for s in SERIALIZERS])
+def test_streaming_read_of_a_large_record_through_tiny_reads(serializer):
+    value = {"text": VALUE, "filler": ['🚀é"\\\n' * 3000, "a" * 70_000]}
+    data = _record(serializer, value=value).serialize()
+    assert len(data) > 64 * 1024 or serializer.type.startswith("compressed")
+    assert ResultRecord.deserialize_from(io.BufferedReader(SmallReads(data), buffer_size=5)).result == value
+
+
+def test_streaming_read_of_a_large_prefect2_blob():
+    payload = PickleSerializer().dumps(os.urandom(300_000)).decode()
+    blob = json.dumps(
+        {"serializer": PickleSerializer().to_config(), "data": payload, "prefect_version": "2.20.27"}
+    )
+    record = ResultRecord.deserialize_from(io.BytesIO(blob.encode()))
+    assert len(record.result) == 300_000
+    assert record.prefect_version == "2.20.27"
+    assert record.storage_key is None
+    assert record.expiration is None
+
+
+def _streamed_peak(record: ResultRecord) -> int:
+    class Sink(io.RawIOBase):
+        size = 0
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.size += len(data)
+            return len(data)
+
+    tracemalloc.start()
+    try:
+        record.serialize_to(Sink())
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    "serializer", [PickleSerializer(), CompressedPickleSerializer()], ids=["pickle", "lzma"]
+)
+def test_streaming_write_keeps_memory_well_under_the_value_size(serializer):
+    value = os.urandom(20 * 1024 * 1024)
+    peak = _streamed_peak(_record(serializer, value=value))
+    assert peak < len(value) // 2, f"peak {peak} bytes while streaming {len(value)} bytes"
+
+
+def test_metadata_dump_and_load_round_trip():
+    block_id = uuid.uuid4()
+    metadata = ResultRecordMetadata(
+        storage_key="k", expiration=EXPIRES, serializer=JSONSerializer(), storage_block_id=block_id
+    )
+    data = metadata.dump_bytes()
+    assert json.loads(data)["storage_block_id"] == str(block_id)
+    assert ResultRecordMetadata.load_bytes(data) == metadata
+    assert layout_detect(data) == Layout.V3_METADATA
+
+
+def test_expiration_is_written_as_utc_with_z():
+    five_thirty = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    metadata = ResultRecordMetadata(expiration=dt.datetime(2030, 1, 1, 5, 30, tzinfo=five_thirty))
+    assert json.loads(metadata.dump_bytes())["expiration"] == "2030-01-01T00:00:00Z"
+    naive = ResultRecordMetadata(expiration=dt.datetime(2030, 1, 1, 12, 0))
+    assert json.loads(naive.dump_bytes())["expiration"] == "2030-01-01T12:00:00Z"
+
+
+def test_raw_payload_needs_a_serializer_and_uses_the_backup():
+    raw = PickleSerializer().dumps([1, 2, 3])
+    assert layout_detect(raw) == Layout.V3_RAW
+    with pytest.raises(RecordFormatError, match=r"raw serializer payload.*'pickle'.*backup_serializer"):
+        ResultRecord.deserialize(raw)
+    record = ResultRecord.deserialize(raw, backup_serializer=PickleSerializer())
+    assert record.result == [1, 2, 3]
+    assert record.storage_key is None and record.expiration is None
+
+
+def test_raw_payload_with_separate_metadata():
+    serializer = CompressedSerializer(JSONSerializer(), "bz2")
+    metadata = ResultRecordMetadata(storage_key="k", serializer=serializer)
+    record = ResultRecord.deserialize_from_result_and_metadata(serializer.dumps(VALUE), metadata.dump_bytes())
+    assert record.result == VALUE
+    assert record.storage_key == "k"
+
+
+def test_metadata_only_file_says_where_the_result_is():
+    metadata = ResultRecordMetadata(storage_key="elsewhere/key", serializer=PickleSerializer())
+    with pytest.raises(MetadataOnlyRecordError, match="elsewhere/key") as caught:
+        ResultRecord.deserialize(metadata.dump_bytes())
+    assert caught.value.metadata == metadata
+
+
+@pytest.mark.parametrize(
+    ("serializer", "expected_type"),
+    [
+        (PickleSerializer(), "pickle"),
+        (CompressedPickleSerializer(), "compressed/pickle"),
+        (CompressedSerializer(PickleSerializer(), "zlib"), "compressed"),
+        (CompressedSerializer(JSONSerializer(), "bz2"), "compressed"),
+        (CompressedJSONSerializer(), "compressed/json"),
+        (JSONSerializer(), "json"),
+    ],
+)
+def test_raw_payload_serializer_guess(serializer, expected_type):
+    guess = raw_payload_guess_serializer(serializer.dumps({"a": [1, 2, 3]}))
+    assert guess is not None
+    assert guess.type == expected_type
+    assert guess.loads(serializer.dumps({"a": [1, 2, 3]})) == {"a": [1, 2, 3]}
+
+
+def test_layout_of_garbage_is_unknown():
+    assert layout_detect(b"\x00\x01\x02 not anything") == Layout.UNKNOWN
+    assert layout_detect(b"") == Layout.UNKNOWN
+    assert raw_payload_guess_serializer(b"\x00\x01\x02") is None
+
+
+def test_truncated_record_is_a_clear_error():
+    data = _record(PickleSerializer(), value=list(range(5000))).serialize()
+    cut = data[: len(data) // 2]
+    assert layout_detect(cut) == Layout.V3_RECORD
+    with pytest.raises(RecordFormatError, match="truncated"):
+        ResultRecord.deserialize(cut)
+    big = _record(PickleSerializer(), value=os.urandom(200_000)).serialize()
+    with pytest.raises(RecordFormatError, match="truncated"):
+        ResultRecord.deserialize_from(io.BytesIO(big[: len(big) - 1000]))
+
+
+def test_invalid_json_is_a_clear_error():
+    with pytest.raises(RecordFormatError, match="not valid JSON"):
+        ResultRecord.deserialize(b'{"metadata": {"serializer": {"type": "pickle"}}, "result": "abc", }')
+    with pytest.raises(RecordFormatError, match="empty"):
+        ResultRecord.deserialize(b"")
+
+
+def test_bad_base64_inside_a_record_is_a_clear_error():
+    data = _record(PickleSerializer(), value=[1]).serialize().replace(b'"result":"', b'"result":"%%%')
+    with pytest.raises(SerializationError, match="invalid base64 in pickle payload"):
+        ResultRecord.deserialize(data)
+
+
+def test_unknown_serializer_in_a_record_is_a_clear_error():
+    data = json.dumps(
+        {"metadata": {"serializer": {"type": "msgpack"}, "storage_key": "k"}, "result": "x"}
+    ).encode()
+    with pytest.raises(UnknownSerializerError, match="unknown serializer type 'msgpack'; register it"):
+        ResultRecord.deserialize(data)
+
+
+def test_compression_bomb_in_a_record_stops_at_the_limit():
+    compressor = lzma.LZMACompressor(preset=0)
+    zeros = bytes(4 * 1024 * 1024)
+    bomb = b"".join(compressor.compress(zeros) for _ in range(64)) + compressor.flush()
+    data = json.dumps(
+        {
+            "metadata": {"serializer": CompressedPickleSerializer().to_config(), "storage_key": "k"},
+            "result": base64.encodebytes(bomb).decode(),
+        }
+    ).encode()
+    with pytest.raises(DecodeLimitError):
+        ResultRecord.deserialize(data, max_decoded_bytes=16 * 1024 * 1024)
+
+
+def test_record_without_result_key_fields_is_reported():
+    with pytest.raises(RecordFormatError):
+        ResultRecord.deserialize(b'{"metadata": {"serializer": {"type": "pickle"}}}')
+    with pytest.raises(RecordFormatError, match="expiration"):
+        ResultRecord.deserialize(
+            b'{"metadata": {"serializer": {"type": "json"}, "expiration": "soon"}, "result": "1"}'
+        )
