@@ -1,0 +1,372 @@
+"""The process that decodes a result for real, started by ``apps.results.sandbox`` and nothing else.
+
+Reads a JSON header line and the file's bytes on stdin, decodes the value and writes one JSON object
+(a preview in the format of ``apps.results.preview``) on stdout. Its parent gives it no secrets, a
+fresh empty working directory and limits on memory, CPU time, open files and file size.
+
+Pickles are loaded by ``RestrictedUnpickler``: its ``find_class`` hands out only what data needs:
+
+* builtins: the container and number types, ``slice``, ``range``, ``object`` and the exception
+  classes; ``getattr`` only as a wrapper that reaches listed class attributes (``ZoneInfo._unpickle``);
+  ``_codecs.encode`` only for latin-1 (how protocol 2 stores bytes);
+* ``copyreg`` reconstructors; ``datetime``, ``decimal``, ``fractions``, ``uuid``, ``zoneinfo``,
+  ``collections``, ``ipaddress`` value types and the ``pathlib`` path classes (a path object touches
+  no file until asked to);
+* numpy: dtypes, ``ndarray``, scalar types and the array reconstructors;
+* pandas: classes that are frames, indexes, arrays, dtypes, blocks, managers or scalars (never the
+  I/O classes such as ``ExcelWriter`` or ``HDFStore``), and the pickle helpers (``_unpickle_*``,
+  ``_new_*``, ``__pyx_unpickle_*``);
+* classes of other modules only when they are pydantic models, dataclasses or enums, their module is
+  importable from the sandbox's path and is not a system, network or code module, and nothing in
+  their hierarchy outside pydantic, dataclasses and enum redefines ``__setstate__``/``__new__``/
+  ``__reduce__``. Importing such a module runs its top-level code: the sandbox path holds only the
+  project's code and installed packages.
+
+Refused: everything else, notably ``os``, ``subprocess``, ``builtins.eval/exec/open/__import__``,
+``types.CodeType``/``FunctionType`` and ``cloudpickle``'s by-value reconstruction of functions and
+classes (functions are code, not data). An audit hook refuses process creation, writes to files and
+network connections as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import bz2
+import dataclasses
+import enum
+import importlib
+import io
+import json
+import lzma
+import pickle
+import sys
+import zlib
+from typing import Any
+
+from apps.results import preview as preview_module
+
+EXIT_OK = 0
+
+
+def _names(text: str) -> frozenset[str]:
+    """A set of names written as one space-separated text, so long lists stay compact."""
+    return frozenset(text.split())
+
+
+_BUILTIN_DATA = _names(
+    "list dict set frozenset tuple bytearray bytes str int float complex bool slice range object"
+)
+_STDLIB_ALLOWED = {
+    "datetime": {"date", "datetime", "time", "timedelta", "timezone", "tzinfo"},
+    "decimal": {"Decimal"},
+    "_decimal": {"Decimal"},
+    "fractions": {"Fraction"},
+    "uuid": {"UUID", "SafeUUID"},
+    "zoneinfo": {"ZoneInfo"},
+    "collections": {"OrderedDict", "defaultdict", "deque", "Counter", "ChainMap"},
+    "pathlib": {"PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath"},
+    "ipaddress": {
+        "IPv4Address",
+        "IPv6Address",
+        "IPv4Network",
+        "IPv6Network",
+        "IPv4Interface",
+        "IPv6Interface",
+    },
+    "copyreg": {"_reconstructor", "__newobj__", "__newobj_ex__"},
+}
+_NUMPY_ALLOWED = _names(
+    "numpy.dtype numpy.ndarray numpy._core.multiarray._reconstruct numpy.core.multiarray._reconstruct "
+    "numpy._core.multiarray.scalar numpy.core.multiarray.scalar numpy._core.numeric._frombuffer "
+    "numpy.core.numeric._frombuffer numpy.ma.core._mareconstruct numpy.ma.core.MaskedArray"
+)
+# Class attributes that pickles reach with getattr(cls, name).
+_GETATTR_ALLOWED = frozenset({"zoneinfo.ZoneInfo._unpickle"})
+_PANDAS_HELPER_PREFIXES = ("_unpickle", "__pyx_unpickle", "_new_", "__nat_unpickle", "_timedelta_unpickle")
+_PANDAS_REFUSED_PARTS = frozenset({"io", "testing", "plotting", "util", "api", "_testing", "errors"})
+_USER_CLASS_TRUSTED_MODULES = ("builtins", "pydantic", "dataclasses", "enum", "abc", "typing")
+_RENAMED_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+
+class RefusedGlobalError(pickle.UnpicklingError):
+    """The pickle names a global the sandbox does not hand out."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.danger, _ = preview_module.global_classify(path)
+        super().__init__(f"refused to load {path}: {reason}")
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    if encoding not in ("latin1", "latin-1"):
+        raise RefusedGlobalError("_codecs.encode", f"only latin-1 is allowed, not {encoding!r}")
+    return text.encode("latin-1")
+
+
+def _class_getattr(owner: Any, name: str) -> Any:
+    if isinstance(owner, type):
+        path = f"{owner.__module__}.{owner.__qualname__}.{name}"
+        if path in _GETATTR_ALLOWED:
+            return getattr(owner, name)
+        if issubclass(owner, enum.Enum) and name in owner.__members__:
+            return owner[name]
+        raise RefusedGlobalError(
+            f"builtins.getattr({owner.__module__}.{owner.__qualname__}, {name!r})",
+            "getattr reaches only listed class attributes",
+        )
+    raise RefusedGlobalError("builtins.getattr", "getattr is allowed on classes only")
+
+
+_audit_state = {"trusted_import": False}
+_TRUSTED_IMPORT_TOPS = _names(
+    "numpy pandas datetime decimal _decimal fractions uuid zoneinfo collections pathlib ipaddress copyreg"
+)
+
+
+def _resolve(module: str, name: str) -> Any:
+    # numpy and pandas load native libraries (ctypes) when imported: the audit hook lets their imports be.
+    trusted = module.split(".")[0] in _TRUSTED_IMPORT_TOPS
+    _audit_state["trusted_import"] = trusted
+    try:
+        imported = importlib.import_module(module)
+    finally:
+        _audit_state["trusted_import"] = False
+    found: Any = imported
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def _pandas_allowed(module: str, name: str) -> Any:
+    if set(module.split(".")[1:]) & _PANDAS_REFUSED_PARTS:
+        raise RefusedGlobalError(f"{module}.{name}", "pandas I/O and test modules are not loaded")
+    found = _resolve(module, name)
+    import pandas
+    from pandas.api.extensions import ExtensionArray, ExtensionDtype
+    from pandas.core.generic import NDFrame
+    from pandas.core.internals.blocks import Block
+    from pandas.core.internals.managers import BaseBlockManager
+
+    data_bases: tuple[type, ...] = (
+        NDFrame,
+        pandas.Index,
+        ExtensionArray,
+        ExtensionDtype,
+        BaseBlockManager,
+        Block,
+        pandas.Timestamp,
+        pandas.Timedelta,
+        pandas.Period,
+        pandas.Interval,
+        pandas.DateOffset.__mro__[1],
+    )
+    if isinstance(found, type) and issubclass(found, data_bases):
+        return found
+    if isinstance(found, type) and found.__name__ in ("NDArrayBacked", "NaTType", "Flags", "BlockPlacement"):
+        return found
+    if (
+        callable(found)
+        and not isinstance(found, type)
+        and name.split(".")[-1].startswith(_PANDAS_HELPER_PREFIXES)
+    ):
+        return found
+    raise RefusedGlobalError(f"{module}.{name}", "not a pandas data type or pickle helper")
+
+
+def _numpy_allowed(module: str, name: str) -> Any:
+    path = f"{module}.{name}"
+    found = _resolve(module, name)
+    if path in _NUMPY_ALLOWED:
+        return found
+    import numpy
+
+    if isinstance(found, type) and (issubclass(found, numpy.generic) or issubclass(found, numpy.dtype)):
+        return found
+    raise RefusedGlobalError(path, "not a numpy data type or array reconstructor")
+
+
+def _user_class_allowed(module: str, name: str) -> Any:
+    path = f"{module}.{name}"
+    level, reason = preview_module.global_classify(path)
+    if level == preview_module.DANGER_DANGEROUS:
+        raise RefusedGlobalError(path, reason)
+    try:
+        found = _resolve(module, name)
+    except (ImportError, AttributeError) as error:
+        raise RefusedGlobalError(path, f"it is not importable in the sandbox ({error})") from error
+    if not isinstance(found, type):
+        raise RefusedGlobalError(path, "only classes are loaded from this module, and this is a function")
+    is_model = any(
+        f"{base.__module__}.{base.__name__}" == "pydantic.main.BaseModel" for base in found.__mro__
+    )
+    if not (is_model or dataclasses.is_dataclass(found) or issubclass(found, enum.Enum)):
+        raise RefusedGlobalError(
+            path, "only pydantic models, dataclasses and enums are loaded from other modules"
+        )
+    for hook in ("__setstate__", "__new__", "__reduce__", "__reduce_ex__", "__getattr__", "__setattr__"):
+        owner = next((base for base in found.__mro__ if hook in vars(base)), None)
+        if owner is not None and not (owner.__module__ or "").startswith(_USER_CLASS_TRUSTED_MODULES):
+            raise RefusedGlobalError(
+                path, f"{owner.__qualname__} defines {hook}, which would run its own code"
+            )
+    return found
+
+
+def sandbox_find_class(module: str, name: str) -> Any:
+    """The object a pickle may import, or RefusedGlobalError."""
+    module = _RENAMED_MODULES.get(module, module)
+    path = f"{module}.{name}"
+    if module == "builtins":
+        if name == "getattr":
+            return _class_getattr
+        candidate = getattr(builtins, name, None) if "." not in name else None
+        if name in _BUILTIN_DATA or (isinstance(candidate, type) and issubclass(candidate, BaseException)):
+            return candidate
+        raise RefusedGlobalError(path, "this built-in can run code or touch the system")
+    if path == "_codecs.encode":
+        return _latin1_encode
+    if path in _GETATTR_ALLOWED:
+        return _resolve(module, name)
+    top = module.split(".")[0]
+    if module in _STDLIB_ALLOWED:
+        if name in _STDLIB_ALLOWED[module]:
+            return _resolve(module, name)
+        raise RefusedGlobalError(path, "not a data type of this module")
+    if top == "numpy":
+        return _numpy_allowed(module, name)
+    if top == "pandas":
+        return _pandas_allowed(module, name)
+    return _user_class_allowed(module, name)
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return sandbox_find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError(
+            "refused: the pickle refers to a persistent id (an object outside the file)"
+        )
+
+
+_REFUSED_EVENTS = tuple(
+    _names(
+        "os.system os.exec os.posix_spawn os.spawn os.fork os.forkpty subprocess.Popen os.remove "
+        "os.unlink os.rename os.rmdir os.mkdir os.chmod os.chown os.symlink os.link os.truncate os.kill "
+        "shutil. socket.connect socket.bind socket.getaddrinfo ctypes. webbrowser.open pty.spawn"
+    )
+)
+
+
+def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
+    if _audit_state["trusted_import"] and event.startswith(("ctypes.", "os.")):
+        return
+    if event.startswith(_REFUSED_EVENTS):
+        raise PermissionError(f"refused in the sandbox: {event}")
+    if event == "open" and len(args) > 1:
+        mode = args[1]
+        flags = args[2] if len(args) > 2 else 0
+        writes = isinstance(mode, str) and any(char in mode for char in "wax+")
+        if writes or (isinstance(flags, int) and flags & 0o3):
+            raise PermissionError(f"refused in the sandbox: writing to {args[0]!r}")
+
+
+def _payload_and_serializer(
+    data: bytes, *, layout: str, serializer: dict | None
+) -> tuple[bytes, dict | None]:
+    if layout in (preview_module.LAYOUT_V3_RECORD, preview_module.LAYOUT_V2_BLOB):
+        document = json.loads(data)
+        if layout == preview_module.LAYOUT_V3_RECORD:
+            text = document.get("result")
+            serializer = serializer or (document.get("metadata") or {}).get("serializer")
+        else:
+            text = document.get("data")
+            serializer = serializer or document.get("serializer")
+        if text is None:
+            return b"null", serializer or {"type": "json"}
+        return str(text).encode("utf-8"), serializer
+    return data, serializer
+
+
+def _decode(payload: bytes, serializer: dict | None, *, max_nodes: int) -> dict[str, Any]:
+    if serializer is None:
+        serializer = preview_module._serializer_guess(payload)
+    kind = serializer.get("type")
+    if kind in ("compressed/pickle", "compressed/json"):
+        serializer = {
+            "type": "compressed",
+            "compressionlib": "lzma",
+            "serializer": {"type": kind.split("/")[1]},
+        }
+        kind = "compressed"
+    if kind == "compressed":
+        library = serializer.get("compressionlib") or "lzma"
+        compressed = base64.b64decode(payload)
+        decompress = {
+            "lzma": lzma.decompress,
+            "bz2": bz2.decompress,
+            "zlib": zlib.decompress,
+            "gzip": lambda data: zlib.decompress(data, wbits=47),
+        }.get(library)
+        if decompress is None:
+            raise ValueError(f"unknown compression library {library!r}")
+        inner = serializer.get("serializer") or {"type": "pickle"}
+        return _decode(
+            decompress(compressed), inner if isinstance(inner, dict) else {"type": inner}, max_nodes=max_nodes
+        )
+    if kind == "json":
+        value = json.loads(payload)
+        node = preview_module._json_node(value, key=None, budget=preview_module._Budget(max_nodes))
+        return {"format": "json", "value": node}
+    if kind == "pickle":
+        data = base64.b64decode(payload)
+        value = RestrictedUnpickler(io.BytesIO(data)).load()
+        return {"format": "pickle", "value": preview_module.value_to_preview(value, max_nodes=max_nodes)}
+    raise ValueError(f"unknown serializer type {kind!r}")
+
+
+def main() -> int:
+    header = json.loads(sys.stdin.buffer.readline())
+    data = sys.stdin.buffer.read()
+    for path in header.get("import_paths") or []:
+        sys.path.append(path)
+    sys.addaudithook(_audit_hook)
+    try:
+        payload, serializer = _payload_and_serializer(
+            data, layout=header["layout"], serializer=header.get("serializer")
+        )
+        del data
+        result: dict[str, Any] = {"ok": True, **_decode(payload, serializer, max_nodes=header["max_nodes"])}
+        result["type"] = result["value"]["type"]
+    except RefusedGlobalError as error:
+        result = {
+            "ok": False,
+            "error_kind": "refused",
+            "error": str(error),
+            "refused": error.path,
+            "danger": error.danger,
+        }
+    except MemoryError:
+        result = {
+            "ok": False,
+            "error_kind": "memory",
+            "error": "the value needs more memory than the sandbox allows",
+        }
+    except PermissionError as error:
+        result = {"ok": False, "error_kind": "refused", "error": str(error)}
+    except RecursionError:
+        result = {"ok": False, "error_kind": "corrupt", "error": "the value is nested too deeply to decode"}
+    except Exception as error:
+        result = {
+            "ok": False,
+            "error_kind": "corrupt",
+            "error": f"cannot decode: {type(error).__name__}: {error}",
+        }
+    sys.stdout.write(json.dumps(result, default=str))
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
