@@ -7,3 +7,22 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 app = Celery("resultdeck")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+ORPHAN_SWEEP_SECONDS = 60.0
+
+
+@app.on_after_configure.connect
+def _schedule_and_transport(sender: Celery, **kwargs) -> None:
+    # Runs left in RUNNING by a worker that died (and whose message will not come back) end Crashed.
+    sender.conf.beat_schedule.setdefault(
+        "flows-sweep-orphans", {"task": "flows.sweep_orphans", "schedule": ORPHAN_SWEEP_SECONDS}
+    )
+    # How long an unacknowledged message waits before Redis hands it to another worker (Kombu's
+    # default is an hour). It must exceed the longest flow, or a live run would be delivered twice
+    # (the second delivery sees the live owner and steps aside, but it still costs a worker slot).
+    visibility = os.environ.get("CELERY_VISIBILITY_TIMEOUT")
+    if visibility and sender.conf.broker_url and sender.conf.broker_url.startswith("redis"):
+        sender.conf.broker_transport_options = {
+            **(sender.conf.broker_transport_options or {}),
+            "visibility_timeout": float(visibility),
+        }

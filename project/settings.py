@@ -216,10 +216,23 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # Results: where persisted results go when a flow or task names no storage (see DESIGN.md).
-RESULTS_LOCAL_STORAGE_PATH = env.str("RESULTS_LOCAL_STORAGE_PATH", default=str(VAR_DIR / "storage"))
-RESULTS_DEFAULT_STORAGE_BLOCK = env.str("RESULTS_DEFAULT_STORAGE_BLOCK", default="")
-RESULTS_DEFAULT_SERIALIZER = env.str("RESULTS_DEFAULT_SERIALIZER", default="pickle")
-RESULTS_PERSIST_BY_DEFAULT = env.bool("RESULTS_PERSIST_BY_DEFAULT", default=False)
+# The environment wins over the profile that `manage.py config set NAME=value` writes.
+from project import profile as _profile  # noqa: E402
+
+RESULTS_PROFILE_PATH = _profile.profile_path(var_dir=VAR_DIR)
+_results_profile = _profile.profile_read(path=RESULTS_PROFILE_PATH)
+RESULTS_LOCAL_STORAGE_PATH = _profile.setting_effective(
+    name="RESULTS_LOCAL_STORAGE_PATH", profile=_results_profile
+) or str(VAR_DIR / "storage")
+RESULTS_DEFAULT_STORAGE_BLOCK = _profile.setting_effective(
+    name="RESULTS_DEFAULT_STORAGE_BLOCK", profile=_results_profile
+)
+RESULTS_DEFAULT_SERIALIZER = (
+    _profile.setting_effective(name="RESULTS_DEFAULT_SERIALIZER", profile=_results_profile) or "pickle"
+)
+RESULTS_PERSIST_BY_DEFAULT = _profile.setting_bool(
+    _profile.setting_effective(name="RESULTS_PERSIST_BY_DEFAULT", profile=_results_profile)
+)
 FLOW_MODULES = env.list("FLOW_MODULES", default=["examples.flows"])
 
 HEALTHZ_TIMEOUT_SECONDS = env.float("HEALTHZ_TIMEOUT_SECONDS", default=2.0)

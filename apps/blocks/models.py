@@ -69,3 +69,22 @@ class StorageBlock(models.Model):
     @property
     def slug(self) -> str:
         return f"{self.block_type}/{self.name}"
+
+    @property
+    def points_to(self) -> str:
+        """Where results go (a URL or path), safe to show to anyone who may browse blocks."""
+        from .services import block_points_to
+
+        return block_points_to(self)
+
+    def filesystem(self) -> WritableFileSystem:
+        """The configured filesystem, secrets decrypted; changes nothing in the database."""
+        from .services import block_filesystem
+
+        return block_filesystem(self)
+
+    def secret_paths(self) -> list[str]:
+        """Names of the secrets stored for this block (never their values)."""
+        from .services import block_secret_paths
+
+        return block_secret_paths(self)

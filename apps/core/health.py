@@ -60,7 +60,7 @@ def _check_storage() -> str:
     storage = default_result_storage()
     # A real write, read and delete: a storage that lists but refuses writes is not healthy.
     storage.test_connection(timeout=settings.HEALTHZ_TIMEOUT_SECONDS)
-    return storage.resolve_path("")
+    return storage.location
 
 
 def _run(name: str, check: Callable[[], str], timeout: float) -> CheckResult:
