@@ -50,8 +50,19 @@ class StorageBlockSerializer(serializers.ModelSerializer):
     class Meta:
         model = StorageBlock
         fields = [
-            "id", "slug", "block_type", "name", "settings", "secrets_set", "points_to", "results_count",
-            "results_bytes", "created_at", "updated_at", "created_by", "last_used_at",
+            "id",
+            "slug",
+            "block_type",
+            "name",
+            "settings",
+            "secrets_set",
+            "points_to",
+            "results_count",
+            "results_bytes",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "last_used_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at", "last_used_at"]
         # Name uniqueness per type is checked in services, with the message pages use.
@@ -78,7 +89,9 @@ class StorageBlockSerializer(serializers.ModelSerializer):
     def to_internal_value(self, data):
         # "settings" maps onto the whole object (source="*"); take it apart here.
         settings = data.get("settings") if hasattr(data, "get") else None
-        validated = super().to_internal_value({key: value for key, value in data.items() if key != "settings"})
+        validated = super().to_internal_value(
+            {key: value for key, value in data.items() if key != "settings"}
+        )
         if settings is not None:
             if not isinstance(settings, dict):
                 raise serializers.ValidationError({"settings": ["must be a JSON object"]})
@@ -145,7 +158,8 @@ class UnsavedBlockTestSerializer(serializers.Serializer):
 
 class DetailTestSerializer(serializers.Serializer):
     settings = serializers.JSONField(
-        required=False, help_text="Settings to try instead of the stored ones; blank secrets mean the stored ones."
+        required=False,
+        help_text="Settings to try instead of the stored ones; blank secrets mean the stored ones.",
     )
 
 
@@ -179,8 +193,9 @@ class StorageBlockViewSet(viewsets.ModelViewSet):
         ],
         responses={
             204: None,
-            409: inline_serializer("BlockInUse", {"detail": serializers.CharField(),
-                                                  "references": serializers.IntegerField()}),
+            409: inline_serializer(
+                "BlockInUse", {"detail": serializers.CharField(), "references": serializers.IntegerField()}
+            ),
         },
     )
     def destroy(self, request, *args, **kwargs):
@@ -189,16 +204,20 @@ class StorageBlockViewSet(viewsets.ModelViewSet):
         try:
             services.block_delete(block=block, references=choice, user=request.user)
         except services.BlockInUseError as exc:
-            return Response({"detail": str(exc), "references": exc.reference_count}, status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"detail": str(exc), "references": exc.reference_count}, status=status.HTTP_409_CONFLICT
+            )
         except services.BlockPurgeIncompleteError as exc:
-            return Response({"detail": str(exc), "references": len(exc.report.errors)},
-                            status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"detail": str(exc), "references": len(exc.report.errors)}, status=status.HTTP_409_CONFLICT
+            )
         except services.BlockValidationError as exc:
             return Response({"detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=DetailTestSerializer, responses=ConnectionTestResultSerializer,
-                   operation_id="blocks_test")
+    @extend_schema(
+        request=DetailTestSerializer, responses=ConnectionTestResultSerializer, operation_id="blocks_test"
+    )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Write, read back and delete a probe object (with the stored settings, or the ones sent)."""
@@ -215,8 +234,11 @@ class StorageBlockViewSet(viewsets.ModelViewSet):
         )
         return _test_response(services.block_test_connection(filesystem=filesystem))
 
-    @extend_schema(request=UnsavedBlockTestSerializer, responses=ConnectionTestResultSerializer,
-                   operation_id="blocks_test_unsaved")
+    @extend_schema(
+        request=UnsavedBlockTestSerializer,
+        responses=ConnectionTestResultSerializer,
+        operation_id="blocks_test_unsaved",
+    )
     @action(detail=False, methods=["post"], url_path="test")
     def test_unsaved(self, request):
         """Test settings before saving them as a block."""

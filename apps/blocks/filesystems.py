@@ -398,7 +398,24 @@ class WritableFileSystem(ABC):
 
     def dict(self) -> dict[str, Any]:
         """Prefect-style view of the configuration, secrets masked."""
-        return self.settings(include_secrets=False)
+        return {**self.settings(include_secrets=False), "block_type_slug": self.block_type_slug}
+
+    def save(self, name: str, overwrite: bool = False):
+        """Save these settings as a storage block named `name`; code then uses "TYPE/name"."""
+        from apps.blocks.sdk import filesystem_save
+
+        return filesystem_save(self, name, overwrite)
+
+    @classmethod
+    def load(cls, name: str) -> WritableFileSystem:
+        """A saved block by name (on a concrete class) or by slug ("s3/demo", on Block)."""
+        from apps.blocks.sdk import filesystem_load
+
+        return filesystem_load(None if cls is WritableFileSystem else cls, name)
+
+
+# Prefect's name for the base class: `Block.load("s3/demo")`.
+Block = WritableFileSystem
 
 
 def _read_range_check(start: int, end: int) -> None:
@@ -900,7 +917,7 @@ class S3(WritableFileSystem):
         aws_session_token: str | None = None,
         endpoint_url: str | None = None,
         region_name: str | None = None,
-        use_environment_credentials: bool = False,
+        use_environment_credentials: bool | None = None,
         connect_timeout: float = 5,
         read_timeout: float = 30,
     ) -> None:
@@ -908,6 +925,9 @@ class S3(WritableFileSystem):
         self.bucket_path = bucket_path
         if bool(aws_access_key_id) != bool(aws_secret_access_key):
             raise InvalidSettingsError("give both the access key ID and the secret access key, or neither")
+        if use_environment_credentials is None:
+            # As in Prefect: no keys means the environment's (or the instance role's) credentials.
+            use_environment_credentials = not aws_access_key_id
         if not aws_access_key_id and not use_environment_credentials:
             raise InvalidSettingsError(
                 "no credentials: give an access key ID and secret access key, or allow credentials from "

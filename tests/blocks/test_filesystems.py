@@ -396,7 +396,7 @@ class TestLocalFileSystem:
         filesystem = LocalFileSystem(basepath=tmp_path)
         assert filesystem.secret_fields == ()
         assert filesystem.settings() == {"basepath": str(tmp_path)}
-        assert filesystem.dict() == {"basepath": str(tmp_path)}
+        assert filesystem.dict() == {"basepath": str(tmp_path), "block_type_slug": "local-file-system"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -444,9 +444,11 @@ class TestS3:
         with pytest.raises(InvalidSettingsError, match="bucket"):
             S3(bucket_path=bucket_path, **s3_settings)
 
-    def test_credentials_are_required_unless_the_environment_provides_them(self, s3_settings):
+    def test_no_keys_means_the_environment_credentials_as_in_prefect(self, s3_settings):
+        implicit = S3(bucket_path="some-bucket", endpoint_url=s3_settings["endpoint_url"])
+        assert implicit.use_environment_credentials is True
         with pytest.raises(InvalidSettingsError, match="credentials"):
-            S3(bucket_path="some-bucket", endpoint_url=s3_settings["endpoint_url"])
+            S3(bucket_path="some-bucket", use_environment_credentials=False)
         with pytest.raises(InvalidSettingsError, match="both"):
             S3(bucket_path="some-bucket", aws_access_key_id="only-the-id")
         assert S3(bucket_path="some-bucket", use_environment_credentials=True).aws_access_key_id is None
@@ -589,7 +591,7 @@ class TestS3:
         assert masked["aws_secret_access_key"] == SECRET_MASK
         assert masked["aws_session_token"] == SECRET_MASK
         assert masked["aws_access_key_id"] == s3_settings["aws_access_key_id"]
-        assert filesystem.dict() == masked
+        assert filesystem.dict() == {**masked, "block_type_slug": "s3"}
         assert (
             filesystem.settings(include_secrets=True)["aws_secret_access_key"]
             == s3_settings["aws_secret_access_key"]
