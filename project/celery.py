@@ -22,7 +22,12 @@ def _schedule_and_transport(sender: Celery, **kwargs) -> None:
     # (the second delivery sees the live owner and steps aside, but it still costs a worker slot).
     visibility = os.environ.get("CELERY_VISIBILITY_TIMEOUT")
     if visibility and sender.conf.broker_url and sender.conf.broker_url.startswith("redis"):
+        seconds = float(visibility)
         sender.conf.broker_transport_options = {
             **(sender.conf.broker_transport_options or {}),
-            "visibility_timeout": float(visibility),
+            "visibility_timeout": seconds,
+            # Look for messages of lost workers at least every visibility timeout (Kombu's default
+            # scan runs every tenth 10 s tick, so a short timeout would otherwise wait ~100 s).
+            "unacked_restore_interval": max(1.0, min(10.0, seconds)),
+            "unacked_restore_throttle": 1,
         }

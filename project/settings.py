@@ -245,3 +245,31 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Results cleanup: the periodic purge of expired results. RESULTS_PURGE_SCHEDULE is a number of
+# seconds ("3600") or a crontab ("15 3 * * *", minute hour day month weekday); "off" disables it.
+RESULTS_PURGE_SCHEDULE = env.str("RESULTS_PURGE_SCHEDULE", default="15 3 * * *")
+RESULTS_PURGE_BATCH_SIZE = env.int("RESULTS_PURGE_BATCH_SIZE", default=1000)
+# Admin actions on at most this many results run in the request; larger ones queue a background job.
+RESULTS_PURGE_INLINE_LIMIT = env.int("RESULTS_PURGE_INLINE_LIMIT", default=200)
+# The Celery queue cleanup jobs (purges, indexing, orphan scans) are sent to.
+RESULTS_JOBS_QUEUE = env.str("RESULTS_JOBS_QUEUE", default="celery")
+if RESULTS_PURGE_SCHEDULE.strip().lower() not in ("", "off", "none"):
+    from celery.schedules import crontab as _crontab
+
+    _purge_fields = RESULTS_PURGE_SCHEDULE.split()
+    if len(_purge_fields) == 1:
+        _purge_schedule = float(_purge_fields[0])
+    elif len(_purge_fields) == 5:
+        _minute, _hour, _day, _month, _weekday = _purge_fields
+        _purge_schedule = _crontab(
+            minute=_minute, hour=_hour, day_of_month=_day, month_of_year=_month, day_of_week=_weekday
+        )
+    else:
+        raise ImproperlyConfigured(
+            f"RESULTS_PURGE_SCHEDULE={RESULTS_PURGE_SCHEDULE!r}: use seconds (3600) or a crontab (15 3 * * *)"
+        )
+    CELERY_BEAT_SCHEDULE["results-purge-expired"] = {
+        "task": "results.purge_expired",
+        "schedule": _purge_schedule,
+    }

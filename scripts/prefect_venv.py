@@ -56,7 +56,8 @@ def wheel_requirements(*, wheel: Path) -> list[str]:
 
 
 def _run(command: list[str], *, quiet: bool) -> None:
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL if quiet else None)
+    # The commands are built here from constants and paths, never from outside input.
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL if quiet else None)  # noqa: S603
 
 
 def prefect_venv_ensure(*, venv: Path | None = None, quiet: bool = True) -> Path:
@@ -83,7 +84,9 @@ def prefect_venv_ensure(*, venv: Path | None = None, quiet: bool = True) -> Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--venv", type=Path, default=None, help="default: $PREFECT3_VENV or .cache/prefect-3.9.1")
+    parser.add_argument(
+        "--venv", type=Path, default=None, help="default: $PREFECT3_VENV or .cache/prefect-3.9.1"
+    )
     parser.add_argument("--verbose", action="store_true", help="show pip's output")
     arguments = parser.parse_args()
     print(prefect_venv_ensure(venv=arguments.venv, quiet=not arguments.verbose))

@@ -22,25 +22,14 @@ def healthz(request):
 
 
 def home(request):
+    from .overview import overview_build
+
+    roles = user_roles(request.user)
     return render(
         request,
         "core/home.html",
         {
-            "roles": [
-                (role, ROLE_DESCRIPTIONS[role]) for role in ROLE_ORDER if role in user_roles(request.user)
-            ],
-            "sections": home_sections(),
+            "roles": [(role, ROLE_DESCRIPTIONS[role]) for role in ROLE_ORDER if role in roles],
+            "overview": overview_build(),
         },
     )
-
-
-def home_sections() -> list[dict]:
-    """Each app contributes a summary card to the dashboard when it has one."""
-    from django.apps import apps
-
-    sections = []
-    for config in apps.get_app_configs():
-        provider = getattr(config, "dashboard_section", None)
-        if provider is not None:
-            sections.append(provider())
-    return sections

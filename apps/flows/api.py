@@ -88,8 +88,13 @@ class FlowViewSet(viewsets.ViewSet):
         handle = flow_run_submit(flow_name=name, parameters=parameters)
         run = FlowRun.objects.get(pk=handle.id)
         return Response(
-            {"id": str(run.pk), "flow_name": run.flow_name, "state": run.state, "parameters": run.parameters,
-             "url": reverse("flows:run-detail", kwargs={"pk": run.pk})},
+            {
+                "id": str(run.pk),
+                "flow_name": run.flow_name,
+                "state": run.state,
+                "parameters": run.parameters,
+                "url": reverse("flows:run-detail", kwargs={"pk": run.pk}),
+            },
             status=status.HTTP_201_CREATED,
         )
 
@@ -101,4 +106,7 @@ class FlowViewSet(viewsets.ViewSet):
 
 
 def register(router: DefaultRouter) -> None:
+    from .api_runs import FlowRunViewSet
+
     router.register("flows", FlowViewSet, basename="flow")
+    router.register("runs", FlowRunViewSet, basename="flow-run")

@@ -1,7 +1,7 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import SerializerConfig
+from .models import CleanupJob, PurgeAuditEntry, ResultReference, RetentionPolicy, SerializerConfig
 from .serializer_configs import SerializerConfigInvalidError, serializer_config_normalize
 
 
@@ -32,3 +32,165 @@ class SerializerConfigAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and not (obj is not None and obj.builtin)
+
+
+# --------------------------------------------------------------------------------------------------
+# Results, with the purge actions; retention policies; jobs and the purge audit (read only)
+
+
+def _is_admin(request) -> bool:
+    from apps.core.roles import Role, user_has_role
+
+    return request.user.is_active and request.user.is_staff and user_has_role(request.user, Role.ADMIN)
+
+
+class AdminRoleMixin:
+    """Results are managed by the admin role (Django's model permissions are not used for them)."""
+
+    def has_module_permission(self, request):
+        return _is_admin(request)
+
+    def has_view_permission(self, request, obj=None):
+        return _is_admin(request)
+
+    def has_change_permission(self, request, obj=None):
+        return _is_admin(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ExpiredListFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("expired", "Expired (not purged)"), ("live", "Live"), ("purged", "Purged")]
+
+    def queryset(self, request, queryset):
+        from django.utils import timezone
+
+        if self.value() == "expired":
+            return queryset.filter(purged_at__isnull=True, expiration__lte=timezone.now())
+        if self.value() == "live":
+            return queryset.filter(purged_at__isnull=True)
+        if self.value() == "purged":
+            return queryset.filter(purged_at__isnull=False)
+        return queryset
+
+
+def _job_for_selection(modeladmin, request, queryset, *, kind: str):
+    from django.conf import settings
+    from django.shortcuts import redirect
+
+    from .tasks import job_create, job_run, job_start
+
+    ids = list(queryset.filter(purged_at__isnull=True).values_list("pk", flat=True))
+    if not ids:
+        modeladmin.message_user(
+            request, "None of the selected results is live: nothing to purge.", messages.WARNING
+        )
+        return None
+    job = job_create(kind=kind, params={"ids": ids}, user=request.user, source="admin")
+    if len(ids) <= settings.RESULTS_PURGE_INLINE_LIMIT:
+        job = job_run(job_id=job.pk)
+    else:
+        job_start(job)
+        modeladmin.message_user(
+            request, f"{len(ids):,} results: the purge runs in the background.", messages.INFO
+        )
+    return redirect("results:cleanup-job", pk=job.pk)
+
+
+class ResultReferenceAdmin(AdminRoleMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "__str__",
+        "block",
+        "serializer_type",
+        "size_bytes",
+        "created",
+        "expiration",
+        "purged_at",
+    ]
+    list_filter = [ExpiredListFilter, "block", "layout", "serializer_type"]
+    search_fields = ["key", "storage_location", "cache_key"]
+    date_hierarchy = "created"
+    list_select_related = ["block"]
+    show_full_result_count = False
+    actions = ["clear_expired_results", "delete_results_and_objects"]
+    readonly_fields = [field.name for field in ResultReference._meta.fields]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Clear expired results")
+    def clear_expired_results(self, request, queryset):
+        """Purge the selected results that have expired; the others stay."""
+        return _job_for_selection(self, request, queryset, kind=CleanupJob.Kind.PURGE_EXPIRED)
+
+    @admin.action(description="Delete selected results and their stored objects")
+    def delete_results_and_objects(self, request, queryset):
+        """Purge the selected results now, except cache entries that are still valid."""
+        return _job_for_selection(self, request, queryset, kind=CleanupJob.Kind.PURGE_SELECTED)
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(AdminRoleMixin, admin.ModelAdmin):
+    list_display = ["__str__", "block", "flow_name", "expire_after", "enabled", "created_at"]
+    list_filter = ["enabled", "block"]
+
+    def has_add_permission(self, request):
+        return _is_admin(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return _is_admin(request)
+
+
+@admin.register(CleanupJob)
+class CleanupJobAdmin(AdminRoleMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "source",
+        "processed",
+        "total",
+        "deleted",
+        "missing",
+        "bytes_freed",
+        "created_at",
+    ]
+    list_filter = ["kind", "status", "source"]
+    readonly_fields = [field.name for field in CleanupJob._meta.fields]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PurgeAuditEntry)
+class PurgeAuditEntryAdmin(AdminRoleMixin, admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "username",
+        "source",
+        "reason",
+        "purged",
+        "deleted",
+        "missing",
+        "bytes_freed",
+        "error_count",
+    ]
+    list_filter = ["source", "reason"]
+    readonly_fields = [field.name for field in PurgeAuditEntry._meta.fields]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(ResultReference, ResultReferenceAdmin)

@@ -26,8 +26,10 @@ class ConfigField(serializers.JSONField):
 
 
 class SerializerConfigSerializer(serializers.ModelSerializer):
-    config = ConfigField(help_text="The serializer's config as written into result files, e.g. "
-                         '{"type": "compressed", "serializer": {"type": "json"}, "compressionlib": "gzip"}.')
+    config = ConfigField(
+        help_text="The serializer's config as written into result files, e.g. "
+        '{"type": "compressed", "serializer": {"type": "json"}, "compressionlib": "gzip"}.'
+    )
     summary = serializers.SerializerMethodField()
 
     class Meta:
@@ -79,4 +81,7 @@ class SerializerConfigViewSet(viewsets.ModelViewSet):
 
 
 def register(router: DefaultRouter) -> None:
+    from .api_views import ResultReferenceViewSet
+
     router.register("serializers", SerializerConfigViewSet, basename="serializer-config")
+    router.register("results", ResultReferenceViewSet, basename="result")

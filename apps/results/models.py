@@ -72,6 +72,11 @@ class ResultReference(models.Model):
     purged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Where the expiration came from (ExpirationSource); empty when it never expires or is unknown.
+    expiration_source = models.CharField(max_length=10, blank=True, default="")
+    retention_policy = models.ForeignKey(
+        "results.RetentionPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="results"
+    )
 
     objects = ResultReferenceQuerySet.as_manager()
 
@@ -103,3 +108,161 @@ class ResultReference(models.Model):
     @property
     def is_purged(self) -> bool:
         return self.purged_at is not None
+
+
+# --------------------------------------------------------------------------------------------------
+# Expiration, retention and cleanup
+
+
+class ExpirationSource(models.TextChoices):
+    RECORD = "record", "From the result file"
+    CACHE = "cache", "From cache_expiration"
+    POLICY = "policy", "From a retention policy"
+    MANUAL = "manual", "Set by an operator"
+
+
+class RetentionPolicy(models.Model):
+    """ "Expire N after creation" for the results of one storage block, one flow, or both.
+
+    The most specific policy wins: block and flow, then flow, then block.
+    """
+
+    block = models.ForeignKey(
+        "blocks.StorageBlock",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="retention_policies",
+    )
+    flow_name = models.CharField(max_length=200, blank=True, default="")
+    expire_after = models.DurationField()
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["block_id", "flow_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["block", "flow_name"], name="retention_block_flow_unique"),
+            models.CheckConstraint(
+                condition=models.Q(block__isnull=False) | ~models.Q(flow_name=""), name="retention_has_scope"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope_label}: expire {self.expire_after} after creation"
+
+    @property
+    def expire_after_text(self) -> str:
+        from .retention import duration_text
+
+        return duration_text(self.expire_after)
+
+    @property
+    def scope_label(self) -> str:
+        parts = []
+        if self.block_id:
+            parts.append(f"block {self.block.slug}")
+        if self.flow_name:
+            parts.append(f"flow {self.flow_name}")
+        return " and ".join(parts)
+
+
+class CleanupJob(models.Model):
+    """A background job over results (purge, expiration change, index, orphan scan), with progress."""
+
+    class Kind(models.TextChoices):
+        PURGE_EXPIRED = "purge-expired", "Clear expired results"
+        PURGE_SELECTED = "purge-selected", "Delete results and their stored objects"
+        EXPIRATION = "expiration", "Change expiration"
+        INDEX = "index", "Index a storage block"
+        ORPHAN_SCAN = "orphan-scan", "Scan for orphans"
+        ORPHAN_CLEAN = "orphan-clean", "Clean up orphans"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # What to work on: {"ids": [...]}, {"filters": "querystring"}, {"block": "s3/x"}, {"older_than_s": ...}
+    params = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, default="page")  # page, admin, beat, command, api
+    total = models.IntegerField(null=True, blank=True)
+    processed = models.IntegerField(default=0)
+    deleted = models.IntegerField(default=0)
+    missing = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0)
+    bytes_freed = models.BigIntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    # A few error messages and, for scans and indexing, what was found.
+    outcome = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "-created_at"], name="cleanupjob_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def elapsed_text(self) -> str:
+        if not (self.started_at and self.finished_at):
+            return ""
+        seconds = (self.finished_at - self.started_at).total_seconds()
+        return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+    @property
+    def percent(self) -> int:
+        if self.is_finished:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, int(100 * self.processed / self.total))
+
+
+class PurgeAuditEntry(models.Model):
+    """One purge pass (committed batch by batch): who, when, what it deleted. Never edited by hand."""
+
+    job = models.ForeignKey(
+        CleanupJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
+    )
+    source = models.CharField(max_length=20, default="page")
+    reason = models.CharField(max_length=40, default="expired")  # expired, selected, block-delete, orphan
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    batches = models.IntegerField(default=0)
+    purged = models.IntegerField(default=0)
+    deleted = models.IntegerField(default=0)
+    missing = models.IntegerField(default=0)
+    bytes_freed = models.BigIntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    block_slugs = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name_plural = "purge audit entries"
+
+    def __str__(self) -> str:
+        who = self.username or self.source
+        return f"purge {self.started_at:%Y-%m-%d %H:%M} by {who}: {self.purged} result(s)"

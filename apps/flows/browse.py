@@ -1,0 +1,118 @@
+"""Browsing runs: filtered keyset pages of flow runs, a run's task runs and their timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from apps.results.browse import PAGE_SIZE, KeysetPage, duration_text, keyset_page
+
+from .filters import FlowRunFilter
+from .models import FINAL_STATES, FlowRun, TaskRun
+
+TASK_RUNS_SHOWN = 500
+# A bar narrower than this is invisible; very short tasks still get a sliver.
+BAR_MIN_WIDTH_PCT = 0.4
+
+
+@dataclass
+class RunsPage:
+    filterset: FlowRunFilter
+    page: KeysetPage
+
+    @property
+    def has_live_rows(self) -> bool:
+        return any(run.state not in FINAL_STATES for run in self.page.items)
+
+
+def runs_filterset(*, params: Mapping[str, Any]) -> FlowRunFilter:
+    queryset = FlowRun.objects.select_related("result", "result__block")
+    return FlowRunFilter(data=params or None, queryset=queryset)
+
+
+def runs_page(
+    *, params: Mapping[str, Any], cursor: str | None = None, page_size: int = PAGE_SIZE
+) -> RunsPage:
+    """The flow runs matching ``params`` (the filter querystring), newest first, one keyset page.
+
+    Invalid filter values are left out (the form shows their errors) rather than failing the page.
+    """
+    filterset = runs_filterset(params=params)
+    page = keyset_page(queryset=filterset.qs, cursor=cursor, page_size=page_size)
+    return RunsPage(filterset=filterset, page=page)
+
+
+def runs_by_ids(*, ids: list[str]) -> list[FlowRun]:
+    """Rows refreshed by live polling, newest first."""
+    return list(
+        FlowRun.objects.select_related("result", "result__block")
+        .filter(pk__in=ids)
+        .order_by("-created", "-id")
+    )
+
+
+def run_task_runs(*, run: FlowRun, limit: int = TASK_RUNS_SHOWN) -> tuple[list[TaskRun], bool]:
+    """(the first ``limit`` task runs of ``run`` in start order, whether there are more)."""
+    rows = list(
+        run.task_runs.select_related("result", "result__block").order_by("created", "id")[: limit + 1]
+    )
+    return rows[:limit], len(rows) > limit
+
+
+@dataclass
+class TimelineBar:
+    task_run: TaskRun
+    left_pct: float
+    width_pct: float
+    running: bool
+    started: bool
+
+
+@dataclass
+class Timeline:
+    start: dt.datetime | None
+    end: dt.datetime | None
+    bars: list[TimelineBar] = field(default_factory=list)
+    ticks: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        if self.start is None or self.end is None:
+            return None
+        return max(self.end - self.start, dt.timedelta(0))
+
+
+def timeline_build(*, run: FlowRun, task_runs: list[TaskRun], now: dt.datetime | None = None) -> Timeline:
+    """Bars positioned by start and end time as percentages of the run's span (running tasks end now)."""
+    now = now or timezone.now()
+    starts = [task.start_time for task in task_runs if task.start_time] + (
+        [run.start_time] if run.start_time else []
+    )
+    if not starts:
+        return Timeline(start=None, end=None)
+    start = min(starts)
+    ends = [task.end_time or now for task in task_runs if task.start_time]
+    ends.append(run.end_time or (now if run.start_time and not run.is_final else start))
+    end = max(ends)
+    span = max((end - start).total_seconds(), 1e-6)
+    timeline = Timeline(start=start, end=end)
+    for task in task_runs:
+        if task.start_time is None:
+            timeline.bars.append(TimelineBar(task, 0.0, 0.0, running=False, started=False))
+            continue
+        finish = task.end_time or now
+        left = (task.start_time - start).total_seconds() / span * 100
+        width = max((finish - task.start_time).total_seconds() / span * 100, BAR_MIN_WIDTH_PCT)
+        left = min(max(left, 0.0), 100.0 - BAR_MIN_WIDTH_PCT)
+        width = min(width, 100.0 - left)
+        timeline.bars.append(
+            TimelineBar(task, round(left, 3), round(width, 3), running=not task.is_final, started=True)
+        )
+    timeline.ticks = [
+        (pct, duration_text(dt.timedelta(seconds=span * pct / 100))) for pct in (0, 25, 50, 75, 100)
+    ]
+    return timeline

@@ -1,0 +1,229 @@
+"""``@flow`` and ``@task``: decorate functions to get recorded runs and persisted results.
+
+Decorating is cheap and imports neither Django nor the result machinery; both load on the first
+call. The arguments are Prefect's, and mean what the persistence rules in DESIGN.md say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from collections.abc import Callable
+from functools import update_wrapper
+from typing import Any
+
+from apps.flows.rules import ConfigurationError
+
+
+class unmapped:
+    """Wrap an iterable argument of ``task.map()`` that must be passed whole to every run."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _check_common(*, name: str, retries: int, retry_delay_seconds: Any, timeout_seconds: Any) -> None:
+    if not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(f"{name}: retries must be a whole number >= 0, not {retries!r}")
+    delays = retry_delay_seconds if isinstance(retry_delay_seconds, list | tuple) else [retry_delay_seconds]
+    for delay in delays:
+        if delay is not None and (not isinstance(delay, int | float) or delay < 0):
+            raise ConfigurationError(
+                f"{name}: retry_delay_seconds must be seconds >= 0, not {retry_delay_seconds!r}"
+            )
+    if timeout_seconds is not None and (not isinstance(timeout_seconds, int | float) or timeout_seconds <= 0):
+        raise ConfigurationError(
+            f"{name}: timeout_seconds must be a positive number, not {timeout_seconds!r}"
+        )
+
+
+def _check_result_options(*, name: str, persist_result: Any, result_storage: Any) -> None:
+    from apps.flows.rules import storage_spec_kind
+
+    if persist_result not in (None, True, False):
+        raise ConfigurationError(
+            f"{name}: persist_result must be True, False or None, not {persist_result!r}"
+        )
+    storage_spec_kind(result_storage)
+
+
+class Flow:
+    """A function run as a flow. Call it to run in this process; ``.submit()`` sends it to a worker."""
+
+    # Templates must show a flow, never run it by resolving {{ flow.name }}.
+    do_not_call_in_templates = True
+
+    def __init__(
+        self,
+        fn: Callable,
+        *,
+        name: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float | list[float] = 0,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
+        timeout_seconds: float | None = None,
+        log_prints: bool = False,
+        description: str | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise ConfigurationError(f"@flow decorates a function, not {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or fn.__name__.replace("_", "-")
+        _check_common(
+            name=f"flow {self.name!r}",
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds,
+        )
+        _check_result_options(
+            name=f"flow {self.name!r}", persist_result=persist_result, result_storage=result_storage
+        )
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.timeout_seconds = timeout_seconds
+        self.log_prints = log_prints
+        self.description = description if description is not None else inspect.getdoc(fn) or ""
+        self.signature = inspect.signature(fn)
+        update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"Flow(name={self.name!r})"
+
+    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+        from apps.flows.engine import flow_call
+
+        return flow_call(self, args, kwargs, return_state=return_state)
+
+    def submit(self, **parameters: Any):
+        """Send a run to a Celery worker; returns a handle with ``.id``, ``.wait()`` and ``.result()``."""
+        from apps.flows.submission import flow_submit
+
+        return flow_submit(self, parameters)
+
+    def with_options(self, **options: Any) -> Flow:
+        current = {
+            "name": self.name,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
+            "timeout_seconds": self.timeout_seconds,
+            "log_prints": self.log_prints,
+            "description": self.description,
+        }
+        current.update(options)
+        return Flow(self.fn, **current)
+
+    def parameters_schema(self) -> list[dict[str, Any]]:
+        """The flow's parameters: name, annotation, default and whether it is required."""
+        from apps.flows.registry import signature_parameters
+
+        return signature_parameters(self.signature)
+
+
+class Task:
+    """A function run as a task: call it, ``.submit()`` it to the flow's pool or ``.map()`` it."""
+
+    do_not_call_in_templates = True
+
+    def __init__(
+        self,
+        fn: Callable,
+        *,
+        name: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float | list[float] = 0,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
+        cache_key_fn: Callable[[Any, dict], str | None] | None = None,
+        cache_expiration: dt.timedelta | None = None,
+        refresh_cache: bool = False,
+        result_storage_key: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise ConfigurationError(f"@task decorates a function, not {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or fn.__name__
+        label = f"task {self.name!r}"
+        _check_common(
+            name=label,
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds,
+        )
+        _check_result_options(name=label, persist_result=persist_result, result_storage=result_storage)
+        if cache_key_fn is not None and not callable(cache_key_fn):
+            raise ConfigurationError(f"{label}: cache_key_fn must be a function (context, parameters) -> str")
+        if cache_expiration is not None and not isinstance(cache_expiration, dt.timedelta):
+            raise ConfigurationError(f"{label}: cache_expiration must be a datetime.timedelta")
+        if result_storage_key is not None and not isinstance(result_storage_key, str):
+            raise ConfigurationError(f"{label}: result_storage_key must be a string template")
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.result_storage_key = result_storage_key
+        self.timeout_seconds = timeout_seconds
+        self.signature = inspect.signature(fn)
+        update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r})"
+
+    def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any) -> Any:
+        from apps.flows.engine import task_call
+
+        return task_call(self, args, kwargs, return_state=return_state, wait_for=wait_for)
+
+    def submit(self, *args: Any, wait_for: Any = None, **kwargs: Any):
+        from apps.flows.engine import task_submit
+
+        return task_submit(self, args, kwargs, wait_for=wait_for)
+
+    def map(self, *args: Any, wait_for: Any = None, **kwargs: Any):
+        from apps.flows.engine import task_map
+
+        return task_map(self, args, kwargs, wait_for=wait_for)
+
+    def with_options(self, **options: Any) -> Task:
+        current = {
+            "name": self.name,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
+            "cache_key_fn": self.cache_key_fn,
+            "cache_expiration": self.cache_expiration,
+            "refresh_cache": self.refresh_cache,
+            "result_storage_key": self.result_storage_key,
+            "timeout_seconds": self.timeout_seconds,
+        }
+        current.update(options)
+        return Task(self.fn, **current)
+
+
+def flow(__fn: Callable | None = None, **options: Any):
+    """``@flow`` or ``@flow(name=..., retries=..., persist_result=..., result_storage=..., ...)``."""
+    if __fn is not None:
+        return Flow(__fn, **options)
+    return lambda fn: Flow(fn, **options)
+
+
+def task(__fn: Callable | None = None, **options: Any):
+    """``@task`` or ``@task(retries=..., cache_key_fn=..., persist_result=..., ...)``."""
+    if __fn is not None:
+        return Task(__fn, **options)
+    return lambda fn: Task(fn, **options)

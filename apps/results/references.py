@@ -1,0 +1,115 @@
+"""ResultReference rows for results the engine persisted, and for literals kept in the database.
+
+The engine buffers references and saves them in bulk, so both builders return unsaved rows unless
+``save=True``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from apps.results.models import ResultReference
+
+LITERAL_TYPES = (type(None), bool)
+_NOT_GIVEN: Any = object()
+
+
+def value_is_literal(value: Any) -> bool:
+    """None, True and False are stored in the database, with no file (as the seed documents say)."""
+    return type(value) in LITERAL_TYPES
+
+
+def value_type_name(value: Any) -> str:
+    cls = type(value)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def storage_location_of(storage: Any) -> str:
+    """The storage's base location as a URI or absolute path (what ResultReference.storage_location holds)."""
+    basepath = getattr(storage, "basepath", None)
+    root = getattr(storage, "root", None)
+    if root is not None and type(storage).__name__ == "LocalFileSystem":
+        return str(root)
+    if basepath:
+        return str(basepath)
+    return str(getattr(storage, "location", ""))
+
+
+def storage_relative_key(storage: Any, key: str) -> str:
+    relative_key = getattr(storage, "relative_key", None)
+    return key if relative_key is None else relative_key(key)
+
+
+def serializer_label(config: dict | None) -> str:
+    if not config:
+        return ""
+    kind = str(config.get("type", ""))
+    if kind == "compressed" and isinstance(config.get("serializer"), dict):
+        return f"compressed/{config['serializer'].get('type', '')}"
+    return kind
+
+
+def reference_from_record(
+    *,
+    record: Any,
+    storage: Any,
+    block: Any = None,
+    value: Any = _NOT_GIVEN,
+    size_bytes: int | None = None,
+    cache_key: str = "",
+    key: str | None = None,
+    serializer_config: dict | None = None,
+    save: bool = False,
+) -> ResultReference:
+    """The reference to a record the store has written to ``storage`` (a saved ``block`` or none).
+
+    ``key`` (the storage-relative key) and ``serializer_config`` may be given when the caller knows
+    them, which saves resolving them again for every result.
+    """
+    metadata = record.metadata
+    serializer = metadata.serializer
+    config = serializer_config
+    if config is None and serializer is not None and hasattr(serializer, "to_config"):
+        config = serializer.to_config()
+    if value is _NOT_GIVEN:
+        value = record.result
+    expiration = metadata.expiration
+    if isinstance(expiration, dt.datetime) and expiration.tzinfo is None:
+        expiration = expiration.replace(tzinfo=dt.UTC)
+    reference = ResultReference(
+        storage_location=storage_location_of(storage),
+        key=key if key is not None else storage_relative_key(storage, metadata.storage_key),
+        layout=ResultReference.Layout.V3_RECORD,
+        serializer_type=serializer_label(config),
+        serializer_config=config,
+        value_type=value_type_name(value),
+        size_bytes=size_bytes,
+        is_literal=False,
+        cache_key=cache_key or "",
+        expiration=expiration,
+        prefect_version=str(getattr(metadata, "prefect_version", "") or ""),
+    )
+    if block is not None:
+        # A StorageBlock row, or just its id (what a loaded filesystem carries).
+        reference.block_id = getattr(block, "pk", block)
+    if save:
+        reference.save()
+    return reference
+
+
+def reference_literal(value: Any, *, save: bool = False) -> ResultReference:
+    """A literal result (None, True, False): the value itself, in the database, with no file."""
+    if not value_is_literal(value):
+        raise ValueError(f"only None, True and False are stored as literals, not {value_type_name(value)}")
+    reference = ResultReference(
+        layout=ResultReference.Layout.LITERAL,
+        is_literal=True,
+        literal_value=value,
+        value_type=value_type_name(value),
+        size_bytes=0,
+    )
+    if save:
+        reference.save()
+    return reference

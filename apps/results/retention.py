@@ -1,0 +1,159 @@
+"""Retention policies: "expire N after creation", per storage block and per flow.
+
+The engine calls ``retention_expiration_for`` when it records a reference whose record has no
+expiration of its own; ``retention_apply`` gives existing references a policy's expiration on
+request. The most specific enabled policy wins: block and flow, then flow alone, then block alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from .models import ExpirationSource, ResultReference, RetentionPolicy
+
+
+class RetentionPolicyError(ValueError):
+    """A policy that cannot be saved (no scope, a non-positive duration, a duplicate)."""
+
+
+def _block_id(block: Any) -> Any:
+    return getattr(block, "pk", block)
+
+
+def retention_policy_for(*, block: Any, flow_name: str | None) -> RetentionPolicy | None:
+    """The policy that governs results of ``flow_name`` stored in ``block`` (either may be None)."""
+    block_id = _block_id(block)
+    scopes = Q(pk__in=[])
+    if block_id is not None and flow_name:
+        scopes |= Q(block_id=block_id, flow_name=flow_name)
+    if flow_name:
+        scopes |= Q(block__isnull=True, flow_name=flow_name)
+    if block_id is not None:
+        scopes |= Q(block_id=block_id, flow_name="")
+    candidates = list(RetentionPolicy.objects.filter(scopes, enabled=True).select_related("block"))
+    if not candidates:
+        return None
+    # Both set beats flow only beats block only.
+    return max(
+        candidates,
+        key=lambda policy: (bool(policy.block_id) and bool(policy.flow_name), bool(policy.flow_name)),
+    )
+
+
+def retention_expiration_for(
+    *, block: Any, flow_name: str | None, created: dt.datetime
+) -> dt.datetime | None:
+    """The expiration a new result gets from its policy, or None when no policy covers it."""
+    policy = retention_policy_for(block=block, flow_name=flow_name)
+    return None if policy is None else created + policy.expire_after
+
+
+def retention_policy_save(
+    *, block: Any, flow_name: str, expire_after: dt.timedelta, user: Any = None, enabled: bool = True
+) -> RetentionPolicy:
+    """Create or replace the policy for this scope."""
+    flow_name = (flow_name or "").strip()
+    if block is None and not flow_name:
+        raise RetentionPolicyError("a retention policy needs a storage block, a flow name, or both")
+    if expire_after <= dt.timedelta(0):
+        raise RetentionPolicyError(f"results must expire a positive time after creation, not {expire_after}")
+    policy, _ = RetentionPolicy.objects.update_or_create(
+        block_id=_block_id(block),
+        flow_name=flow_name,
+        defaults={
+            "expire_after": expire_after,
+            "enabled": enabled,
+            "created_by": user if getattr(user, "is_authenticated", False) else None,
+        },
+    )
+    return policy
+
+
+def policy_references(policy: RetentionPolicy) -> QuerySet[ResultReference]:
+    """Live references in the policy's scope (flow scope: results of that flow's runs and tasks)."""
+    queryset = ResultReference.objects.live()
+    if policy.block_id:
+        queryset = queryset.filter(block_id=policy.block_id)
+    if policy.flow_name:
+        from apps.flows.models import FlowRun, TaskRun
+
+        flow_results = FlowRun.objects.filter(flow_name=policy.flow_name, result__isnull=False).values(
+            "result_id"
+        )
+        task_results = TaskRun.objects.filter(
+            flow_run__flow_name=policy.flow_name, result__isnull=False
+        ).values("result_id")
+        queryset = queryset.filter(Q(pk__in=flow_results) | Q(pk__in=task_results))
+    return queryset
+
+
+def retention_apply(*, policy: RetentionPolicy, only_unset: bool = True) -> int:
+    """Give references in the policy's scope ``created + expire_after``; returns how many changed.
+
+    With ``only_unset`` (the default) references that already have an expiration (from their file,
+    their cache settings or an operator) keep it.
+    """
+    queryset = policy_references(policy).filter(is_literal=False)
+    if only_unset:
+        queryset = queryset.filter(expiration__isnull=True)
+    changed = 0
+    with transaction.atomic():
+        for reference in queryset.only("id", "created").iterator(chunk_size=2000):
+            ResultReference.objects.filter(pk=reference.pk).update(
+                expiration=reference.created + policy.expire_after,
+                expiration_source=ExpirationSource.POLICY,
+                retention_policy=policy,
+            )
+            changed += 1
+    return changed
+
+
+def reference_flow_name(reference: ResultReference) -> str | None:
+    """The flow whose run (or whose task run) produced the result, if any run points at it."""
+    try:
+        from apps.flows.models import FlowRun, TaskRun
+    except ImportError:
+        return None
+    name = FlowRun.objects.filter(result=reference).values_list("flow_name", flat=True).first()
+    if name:
+        return name
+    return (
+        TaskRun.objects.filter(result=reference, flow_run__isnull=False)
+        .values_list("flow_run__flow_name", flat=True)
+        .first()
+    )
+
+
+def reference_effective_policy(reference: ResultReference) -> RetentionPolicy | None:
+    """The policy that covers the reference now (what a new result like it would get)."""
+    if reference.retention_policy_id and reference.retention_policy and reference.retention_policy.enabled:
+        return reference.retention_policy
+    return retention_policy_for(block=reference.block_id, flow_name=reference_flow_name(reference))
+
+
+def duration_parse(text: str) -> dt.timedelta:
+    """ "30d", "12h", "90m", "45s", "2w" or a bare number of days."""
+    value = (text or "").strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    unit = value[-1:] if value[-1:] in units else "d"
+    number = value[:-1] if value[-1:] in units else value
+    try:
+        amount = float(number)
+    except ValueError:
+        raise RetentionPolicyError(f"{text!r} is not a duration: use e.g. 30d, 12h, 90m or 2w") from None
+    seconds = amount * units[unit]
+    if seconds <= 0 or seconds > 100 * 365 * 86400:
+        raise RetentionPolicyError(f"{text!r} is out of range: use a positive duration up to 100 years")
+    return dt.timedelta(seconds=seconds)
+
+
+def duration_text(duration: dt.timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,286 @@
+"""Engine benchmark: the same flow in Resultdeck and in Prefect 3.9.1, side by side, in one run.
+
+    .venv/bin/python bench/engine.py [--sizes 100 1000] [--flows 1000] [--skip-prefect] [--skip-celery]
+
+* N tasks (each returns a small dict), persist_result=True, local storage, in a fresh process
+  each: time per task inside the flow (the whole flow call / N, after one warm-up flow, so every
+  result write and run record is counted; wall and CPU), and the whole process
+  (python start to exit). Prefect runs from the throwaway venv of scripts/prefect_venv.py, with its
+  own temporary PREFECT_HOME (its ephemeral API server and SQLite, as a plain script gets).
+* Celery throughput: small flows submitted to two workers (Redis broker, PostgreSQL), flows/s
+  from the first submit to the last completed run. Needs the test services
+  (eval "$(scripts/services.sh env)").
+
+Targets: >= 20x less time per task than Prefect (whose reference figure here is 3.47 ms),
+whole process under 1 s for 100 tasks (Prefect: 8.6 s), >= 200 flows/s through two workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PREFECT_REFERENCE = {"per_task_ms": 3.47, "process_100_s": 8.6}
+TARGET_RATIO = 20.0
+TARGET_PROCESS_S = 1.0
+TARGET_FLOWS_PER_S = 200.0
+
+SCRIPT = """
+import json, sys, time
+process_started = time.perf_counter()
+from {package} import flow, task
+
+
+@task(persist_result=True)
+def small(i):
+    return {{"i": i, "square": i * i, "label": "row"}}
+
+
+@flow(persist_result=True)
+def bench(n):
+    for i in range(n):
+        small(i)
+
+
+@flow
+def warm_up():
+    pass
+
+
+# The first flow call sets the engine up (Django, API server, imports): part of the whole-process
+# figure, not of the per-task one. The timed call includes every result write and run record.
+warm_up()
+n = int(sys.argv[1])
+wall, cpu = time.perf_counter(), time.process_time()
+bench(n)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps({{"in_flow_wall": wall, "in_flow_cpu": cpu}}))
+"""
+
+
+def run_script(*, python: str, package: str, n: int, env: dict, cwd: Path) -> dict:
+    script = cwd / f"bench_{package}.py"
+    script.write_text(SCRIPT.format(package=package))
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [python, str(script), str(n)], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    process = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError(f"{package} benchmark failed:\n{completed.stderr[-3000:]}")
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    figures["process"] = process
+    return figures
+
+
+def resultdeck_env(work: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESULTS_", "DATABASE_URL", "CELERY_"))}
+    env.update(RESULTDECK_VAR_DIR=str(work / "var"), PYTHONPATH=str(ROOT), DJANGO_DEBUG="on")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    return env
+
+
+def prefect_env(work: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(work / "prefect-home"),
+        PREFECT_LOCAL_STORAGE_PATH=str(work / "prefect-storage"),
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_API_URL="",
+    )
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def prefect_python() -> str:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from prefect_venv import prefect_venv_ensure
+
+    return str(prefect_venv_ensure())
+
+
+def celery_throughput(*, flows: int, workers: int = 2, pool: str = "prefork") -> dict:
+    """flows/s through `workers` Celery workers with Redis and PostgreSQL."""
+    import psycopg
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith("postgres") or not redis_url:
+        raise RuntimeError('the Celery benchmark needs the services: eval "$(scripts/services.sh env)"')
+    base, _, _ = database_url.rpartition("/")
+    bench_db = "resultdeck_bench_engine"
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{bench_db}"')
+    work = Path(tempfile.mkdtemp(prefix="rd-bench-celery-"))
+    broker = redis_url.rsplit("/", 1)[0] + "/7"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESULTS_")}
+    env.update(
+        DATABASE_URL=f"{base}/{bench_db}",
+        CELERY_BROKER_URL=broker,
+        RESULTDECK_VAR_DIR=str(work / "var"),
+        RESULTS_LOCAL_STORAGE_PATH=str(work / "storage"),
+        DJANGO_DEBUG="on",
+        PYTHONPATH=str(ROOT),
+    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    import redis
+
+    redis.Redis.from_url(broker).flushdb()
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "project",
+                "worker",
+                "-l",
+                "warning",
+                "-c",
+                "1",
+                "-n",
+                f"bench{i}@%h",
+                "-P",
+                pool,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for i in range(workers)
+    ]
+    try:
+        code = f"""
+import json, time, os
+import django
+django.setup()
+from apps.flows.models import FlowRun
+from apps.flows.submission import flow_runs_submit_many, flow_run_submit
+flow_run_submit(flow_name="sum-numbers", parameters={{"count": 1}}).wait(timeout=60)  # workers are up
+FlowRun.objects.all().delete()
+started = time.perf_counter()
+parameters_list = [{{"count": i}} for i in range({flows})]
+handles = flow_runs_submit_many(flow_name="sum-numbers", parameters_list=parameters_list)
+submitted = time.perf_counter() - started
+while FlowRun.objects.filter(state__in=["COMPLETED", "FAILED", "CRASHED"]).count() < {flows}:
+    time.sleep(0.02)
+elapsed = time.perf_counter() - started
+completed = FlowRun.objects.filter(state="COMPLETED").count()
+print(json.dumps({{"elapsed": elapsed, "submitted": submitted, "completed": completed}}))
+"""
+        env_driver = {**env, "DJANGO_SETTINGS_MODULE": "project.settings"}
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env_driver,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-3000:])
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(20)
+    figures["flows_per_s"] = flows / figures["elapsed"]
+    figures["flows"] = flows
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--flows", type=int, default=1000)
+    parser.add_argument("--skip-prefect", action="store_true")
+    parser.add_argument("--skip-celery", action="store_true")
+    parser.add_argument(
+        "--pool",
+        default="prefork",
+        choices=["prefork", "solo"],
+        help="the workers' pool (one flow at a time)",
+    )
+    arguments = parser.parse_args()
+
+    rows = []
+    load = os.getloadavg()[0]
+    work = Path(tempfile.mkdtemp(prefix="rd-bench-engine-"))
+    ours_env = resultdeck_env(work)
+    python_prefect = None if arguments.skip_prefect else prefect_python()
+    for n in arguments.sizes:
+        ours = run_script(python=sys.executable, package="apps.flows", n=n, env=ours_env, cwd=work)
+        theirs = None
+        if python_prefect:
+            theirs = run_script(
+                python=python_prefect, package="prefect", n=n, env=prefect_env(work), cwd=work
+            )
+        rows.append((n, ours, theirs))
+
+    print(f"\nEngine benchmark (load average at start {load:.1f} on {os.cpu_count()} cores)")
+    print(f"{'N':>5}  {'metric':<28} {'resultdeck':>12} {'prefect':>12} {'ratio':>8}  target      verdict")
+    verdicts = []
+    for n, ours, theirs in rows:
+        per_task = ours["in_flow_wall"] / n * 1000
+        per_task_cpu = ours["in_flow_cpu"] / n * 1000
+        prefect_per_task = theirs["in_flow_wall"] / n * 1000 if theirs else PREFECT_REFERENCE["per_task_ms"]
+        ratio = prefect_per_task / per_task
+        ok = ratio >= TARGET_RATIO
+        verdicts.append(ok)
+        print(
+            f"{n:>5}  {'ms per task (in flow, wall)':<28} {per_task:>12.3f} {prefect_per_task:>12.3f} "
+            f"{ratio:>7.1f}x  >= {TARGET_RATIO:.0f}x      {'PASS' if ok else 'FAIL'}"
+        )
+        print(
+            f"{n:>5}  {'ms per task (in flow, cpu)':<28} {per_task_cpu:>12.3f} "
+            f"{(theirs['in_flow_cpu'] / n * 1000) if theirs else float('nan'):>12.3f}"
+        )
+        process_ratio = (theirs["process"] if theirs else float("nan")) / ours["process"]
+        line = (
+            f"{n:>5}  {'whole process, s':<28} {ours['process']:>12.3f} "
+            f"{(theirs['process'] if theirs else float('nan')):>12.3f} {process_ratio:>7.1f}x"
+        )
+        if n == 100:
+            ok = ours["process"] < TARGET_PROCESS_S
+            verdicts.append(ok)
+            line += f"  < {TARGET_PROCESS_S:.0f} s       {'PASS' if ok else 'FAIL'}"
+        print(line)
+    print(
+        f"       Prefect reference figures: {PREFECT_REFERENCE['per_task_ms']} ms per persisted task, "
+        f"{PREFECT_REFERENCE['process_100_s']} s for a 100-task script"
+    )
+    if not arguments.skip_celery:
+        celery = celery_throughput(flows=arguments.flows, pool=arguments.pool)
+        ok = celery["flows_per_s"] >= TARGET_FLOWS_PER_S
+        verdicts.append(ok)
+        print(
+            f"{celery['flows']:>5}  {'flows/s, 2 workers, ' + arguments.pool:<28} "
+            f"{celery['flows_per_s']:>12.1f} "
+            f"{'':>12} {'':>8}  >= {TARGET_FLOWS_PER_S:.0f}/s     "
+            f"{'PASS' if ok else 'FAIL'}"
+            f"   ({celery['completed']} completed; submitting took {celery['submitted']:.2f} s)"
+        )
+    print("\nOVERALL:", "PASS" if all(verdicts) else "FAIL")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""The Resultdeck SDK in one import, for scripts: ``from resultdeck import flow, task``.
+
+Re-exports ``flow``, ``task``, ``unmapped``, ``task_input_hash``, the ``states`` module (Completed,
+Failed, ...) and the storage classes ``LocalFileSystem``, ``RemoteFileSystem`` and ``S3``. Names
+load on first use, so importing this package stays light (Django is set up when a flow first runs).
+"""
+
+from typing import Any
+
+__all__ = [
+    "S3",
+    "LocalFileSystem",
+    "RemoteFileSystem",
+    "flow",
+    "states",
+    "task",
+    "task_input_hash",
+    "unmapped",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("flow", "task", "unmapped", "task_input_hash", "states"):
+        import apps.flows
+
+        return getattr(apps.flows, name)
+    if name in ("LocalFileSystem", "RemoteFileSystem", "S3"):
+        from apps.blocks import filesystems
+
+        return getattr(filesystems, name)
+    raise AttributeError(f"module 'resultdeck' has no attribute {name!r}")

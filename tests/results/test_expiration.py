@@ -1,0 +1,118 @@
+"""Expiration: computed changes, the record's own metadata rewritten in place (payload untouched,
+still readable), inline editing by operators, bulk changes as a confirmed background job."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from apps.blocks import services
+from apps.results.expiration import (
+    ExpirationError,
+    expiration_compute,
+    expiring_soon,
+    reference_expiration_set,
+)
+from apps.results.models import CleanupJob, ResultReference
+from apps.results.records import ResultRecord
+from apps.results.store import ResultStore
+from apps.results.tasks import job_run
+
+pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+
+
+def test_extend_starts_from_the_later_of_now_and_the_current_expiration():
+    week = dt.timedelta(days=7)
+    assert expiration_compute(action="extend", current=NOW + week, by=week, now=NOW) == NOW + 2 * week
+    assert expiration_compute(action="extend", current=NOW - week, by=week, now=NOW) == NOW + week
+    assert expiration_compute(action="clear", current=NOW, now=NOW) is None
+    with pytest.raises(ExpirationError, match="positive duration"):
+        expiration_compute(action="extend", current=None, by=None, now=NOW)
+    with pytest.raises(ExpirationError, match="unknown expiration action"):
+        expiration_compute(action="shorten", current=None, now=NOW)
+
+
+@pytest.fixture
+def record_reference(tmp_path):
+    block = services.block_create(
+        block_type="local-file-system", name="e", settings={"basepath": str(tmp_path)}
+    )
+    filesystem = block.filesystem()
+    payload = {"rows": list(range(5000))}
+    ResultStore(result_storage=filesystem, serializer="json").write(payload, key="rec")
+    reference = ResultReference.objects.create(
+        block=block, storage_location=str(tmp_path), key="rec", layout="v3-record", serializer_type="json"
+    )
+    return reference, filesystem, payload
+
+
+def test_setting_the_expiration_rewrites_the_records_metadata_and_keeps_the_payload(record_reference):
+    reference, filesystem, payload = record_reference
+    expiration = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    change = reference_expiration_set(reference=reference, expiration=expiration)
+    assert change.file_note == "record rewritten" and not change.file_error
+    record = ResultRecord.deserialize(filesystem.read_path("rec"))
+    assert record.metadata.expiration == expiration and record.result == payload
+    assert b'"expiration":"2031-05-06T07:08:09Z"' in filesystem.read_path("rec")[:300]
+    reference.refresh_from_db()
+    assert (reference.expiration, reference.expiration_source) == (expiration, "manual")
+    reference_expiration_set(reference=reference, expiration=None)
+    assert ResultRecord.deserialize(filesystem.read_path("rec")).metadata.expiration is None
+
+
+def test_operators_edit_one_expiration_inline(record_reference, client, make_user):
+    reference, _, _ = record_reference
+    client.force_login(make_user("viewer"))
+    assert b"Edit" not in client.get(f"/results/{reference.pk}/expiration/", HTTP_HX_REQUEST="true").content
+    assert client.post(f"/results/{reference.pk}/expiration/", {"action": "clear"}).status_code == 403
+    client.force_login(make_user("operator"))
+    form = client.get(f"/results/{reference.pk}/expiration/?edit=1", HTTP_HX_REQUEST="true")
+    assert b'name="action"' in form.content
+    response = client.post(
+        f"/results/{reference.pk}/expiration/", {"action": "extend", "by": "3d"}, HTTP_HX_REQUEST="true"
+    )
+    reference.refresh_from_db()
+    assert b"record rewritten" in response.content
+    assert abs(reference.expiration - (timezone.now() + dt.timedelta(days=3))) < dt.timedelta(minutes=1)
+    bad = client.post(
+        f"/results/{reference.pk}/expiration/", {"action": "extend", "by": "x"}, HTTP_HX_REQUEST="true"
+    )
+    assert b"not a duration" in bad.content
+
+
+def test_bulk_changes_ask_for_confirmation_then_run_as_a_job(record_reference, client, make_user):
+    reference, filesystem, _ = record_reference
+    ResultReference.objects.create(is_literal=True, literal_value=True, layout="literal")
+    client.force_login(make_user("operator"))
+    confirm = client.get("/results/expiration/", {"selection": "serializer=json"})
+    assert b"Change 1 result" in confirm.content
+    response = client.post(
+        "/results/expiration/",
+        {"selection": "serializer=json", "confirm": "yes", "action": "extend", "by": "10d"},
+    )
+    job = CleanupJob.objects.get()
+    assert response["Location"] == f"/results/cleanup/jobs/{job.pk}/"
+    assert job.status == "queued"
+    job = job_run(job_id=job.pk)  # what the worker does once the request has committed
+    assert job.status == "done", job.message
+    assert (job.status, job.outcome["changed"], job.outcome["files_written"]) == ("done", 1, 1)
+    record = ResultRecord.deserialize(filesystem.read_path("rec"))
+    reference.refresh_from_db()
+    assert record.metadata.expiration == reference.expiration
+    assert ResultReference.objects.get(is_literal=True).expiration is None
+
+
+def test_expiring_soon_lists_only_live_results_inside_the_window():
+    now = timezone.now()
+    soon = ResultReference.objects.create(
+        storage_location="/x", key="a", expiration=now + dt.timedelta(days=1)
+    )
+    ResultReference.objects.create(storage_location="/x", key="b", expiration=now + dt.timedelta(days=30))
+    ResultReference.objects.create(storage_location="/x", key="c", expiration=now - dt.timedelta(days=1))
+    ResultReference.objects.create(
+        storage_location="/x", key="d", expiration=now + dt.timedelta(hours=1), purged_at=now
+    )
+    assert list(expiring_soon()) == [soon]
