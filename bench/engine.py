@@ -110,8 +110,64 @@ def prefect_python() -> str:
     return str(prefect_venv_ensure())
 
 
-def celery_throughput(*, flows: int, workers: int = 2, pool: str = "prefork") -> dict:
-    """flows/s through `workers` Celery workers with Redis and PostgreSQL."""
+def celery_driver(*, flows: int, baseline_flows: int) -> dict:
+    """Runs in a subprocess with the workers' settings: the in-process baseline, then the Celery run.
+
+    The baseline runs the same flow through the same worker code path (``flows.run``'s function,
+    one run after another in this process, no broker), so the ratio shows what Celery and the
+    workers' concurrency add to or take from the engine's own speed on this machine, right now.
+    """
+    import django
+
+    django.setup()
+    from apps.flows.bulk import rows_insert
+    from apps.flows.engine import _history_add, flow_run_create
+    from apps.flows.models import FlowRun
+    from apps.flows.registry import flow_get
+    from apps.flows.states import State, StateType
+    from apps.flows.submission import flow_run_submit, flow_runs_submit_many
+    from apps.flows.tasks import flow_run_execute_task
+
+    flow = flow_get("sum-numbers")
+    runs = []
+    for i in range(baseline_flows):
+        run = flow_run_create(flow, {"count": i}, parent=None, state=StateType.SCHEDULED)
+        run.worker_host = ""
+        _history_add(run, State(StateType.SCHEDULED, message="baseline"))
+        runs.append(run)
+    rows_insert(FlowRun, runs)
+    for run in runs[:20]:  # warm-up: imports, the storage target, the connection
+        flow_run_execute_task(str(run.pk))
+    started = time.perf_counter()
+    for run in runs[20:]:
+        flow_run_execute_task(str(run.pk))
+    baseline = (len(runs) - 20) / (time.perf_counter() - started)
+    assert FlowRun.objects.filter(pk__in=[r.pk for r in runs], state="COMPLETED").count() == len(runs)
+
+    flow_run_submit(flow_name="sum-numbers", parameters={"count": 1}).wait(timeout=60)  # workers are up
+    FlowRun.objects.all().delete()
+    started = time.perf_counter()
+    flow_runs_submit_many(flow_name="sum-numbers", parameters_list=[{"count": i} for i in range(flows)])
+    submitted = time.perf_counter() - started
+    final = ["COMPLETED", "FAILED", "CRASHED"]
+    while FlowRun.objects.filter(state__in=final).count() < flows:
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    completed = FlowRun.objects.filter(state="COMPLETED").count()
+    return {"elapsed": elapsed, "submitted": submitted, "completed": completed, "baseline_per_s": baseline}
+
+
+def celery_throughput(
+    *,
+    flows: int,
+    workers: int = 2,
+    concurrency: int = 2,
+    pool: str = "prefork",
+    broker_db: int = 7,
+    database: str = "resultdeck_bench_engine",
+    baseline_flows: int = 300,
+) -> dict:
+    """flows/s through `workers` Celery workers with Redis and PostgreSQL, and the in-process baseline."""
     import psycopg
 
     database_url = os.environ.get("DATABASE_URL", "")
@@ -119,18 +175,18 @@ def celery_throughput(*, flows: int, workers: int = 2, pool: str = "prefork") ->
     if not database_url.startswith("postgres") or not redis_url:
         raise RuntimeError('the Celery benchmark needs the services: eval "$(scripts/services.sh env)"')
     base, _, _ = database_url.rpartition("/")
-    bench_db = "resultdeck_bench_engine"
     with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{bench_db}"')
+        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{database}"')
     work = Path(tempfile.mkdtemp(prefix="rd-bench-celery-"))
-    broker = redis_url.rsplit("/", 1)[0] + "/7"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESULTS_")}
+    broker = redis_url.rsplit("/", 1)[0] + f"/{broker_db}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESULTS_", "CELERY_"))}
     env.update(
-        DATABASE_URL=f"{base}/{bench_db}",
+        DATABASE_URL=f"{base}/{database}",
         CELERY_BROKER_URL=broker,
         RESULTDECK_VAR_DIR=str(work / "var"),
         RESULTS_LOCAL_STORAGE_PATH=str(work / "storage"),
+        FLOW_MODULES="examples.flows",
         DJANGO_DEBUG="on",
         PYTHONPATH=str(ROOT),
     )
@@ -150,11 +206,13 @@ def celery_throughput(*, flows: int, workers: int = 2, pool: str = "prefork") ->
                 "-l",
                 "warning",
                 "-c",
-                "1",
+                str(concurrency),
                 "-n",
                 f"bench{i}@%h",
                 "-P",
                 pool,
+                "-O",
+                "fair",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -168,32 +226,17 @@ def celery_throughput(*, flows: int, workers: int = 2, pool: str = "prefork") ->
         for i in range(workers)
     ]
     try:
-        code = f"""
-import json, time, os
-import django
-django.setup()
-from apps.flows.models import FlowRun
-from apps.flows.submission import flow_runs_submit_many, flow_run_submit
-flow_run_submit(flow_name="sum-numbers", parameters={{"count": 1}}).wait(timeout=60)  # workers are up
-FlowRun.objects.all().delete()
-started = time.perf_counter()
-parameters_list = [{{"count": i}} for i in range({flows})]
-handles = flow_runs_submit_many(flow_name="sum-numbers", parameters_list=parameters_list)
-submitted = time.perf_counter() - started
-while FlowRun.objects.filter(state__in=["COMPLETED", "FAILED", "CRASHED"]).count() < {flows}:
-    time.sleep(0.02)
-elapsed = time.perf_counter() - started
-completed = FlowRun.objects.filter(state="COMPLETED").count()
-print(json.dumps({{"elapsed": elapsed, "submitted": submitted, "completed": completed}}))
-"""
-        env_driver = {**env, "DJANGO_SETTINGS_MODULE": "project.settings"}
+        code = (
+            "import json, bench.engine as b; "
+            f"print(json.dumps(b.celery_driver(flows={flows}, baseline_flows={baseline_flows})))"
+        )
         out = subprocess.run(
             [sys.executable, "-c", code],
             cwd=ROOT,
-            env=env_driver,
+            env={**env, "DJANGO_SETTINGS_MODULE": "project.settings"},
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=600,
         )
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-3000:])
@@ -203,6 +246,8 @@ print(json.dumps({{"elapsed": elapsed, "submitted": submitted, "completed": comp
             os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             process.wait(20)
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     figures["flows_per_s"] = flows / figures["elapsed"]
     figures["flows"] = flows
     return figures

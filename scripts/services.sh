@@ -13,6 +13,11 @@ PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_PORT="${PG_PORT:-55432}"
 REDIS_PORT="${REDIS_PORT:-56379}"
 S3_PORT="${S3_PORT:-58333}"
+# SeaweedFS runs a master, a volume server and a filer beside its S3 gateway.
+WEED_MASTER_PORT="${WEED_MASTER_PORT:-59333}"
+WEED_VOLUME_PORT="${WEED_VOLUME_PORT:-58080}"
+WEED_FILER_PORT="${WEED_FILER_PORT:-58888}"
+WEED_ADMIN_PORT="${WEED_ADMIN_PORT:-53646}"
 S3_KEY="resultdeck-test"
 S3_SECRET="resultdeck-test-secret"
 WEED="${WEED:-$ROOT/.venv/bin/weed}"
@@ -77,7 +82,8 @@ start_s3() {
 JSON
   if ! alive s3; then
     "$WEED" mini -dir="$STATE/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false -admin.ui=false -webdav=false \
-      -s3.port="$S3_PORT" -master.port=59333 -volume.port=58080 -filer.port=58888 -admin.port=53646 \
+      -s3.port="$S3_PORT" -master.port="$WEED_MASTER_PORT" -volume.port="$WEED_VOLUME_PORT" \
+      -filer.port="$WEED_FILER_PORT" -admin.port="$WEED_ADMIN_PORT" \
       -s3.config="$STATE/s3.json" >"$STATE/s3.log" 2>&1 &
     echo $! >"$STATE/s3.pid"
   fi
