@@ -259,20 +259,19 @@ def main() -> None:
     parser.add_argument("--flows", type=int, default=1000)
     parser.add_argument("--skip-prefect", action="store_true")
     parser.add_argument("--skip-celery", action="store_true")
-    parser.add_argument(
-        "--pool",
-        default="prefork",
-        choices=["prefork", "solo"],
-        help="the workers' pool (one flow at a time)",
-    )
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "solo"], help="the workers' pool")
+    parser.add_argument("--concurrency", type=int, default=2, help="processes per worker (prefork)")
+    parser.add_argument("--broker-db", type=int, default=7, help="the Redis database of the broker")
+    parser.add_argument("--database", default="resultdeck_bench_engine", help="scratch PostgreSQL database")
+    parser.add_argument("--celery-only", action="store_true", help="only the Celery throughput")
     arguments = parser.parse_args()
 
     rows = []
     load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="rd-bench-engine-"))
     ours_env = resultdeck_env(work)
-    python_prefect = None if arguments.skip_prefect else prefect_python()
-    for n in arguments.sizes:
+    python_prefect = None if arguments.skip_prefect or arguments.celery_only else prefect_python()
+    for n in [] if arguments.celery_only else arguments.sizes:
         ours = run_script(python=sys.executable, package="apps.flows", n=n, env=ours_env, cwd=work)
         theirs = None
         if python_prefect:
@@ -314,15 +313,25 @@ def main() -> None:
         f"{PREFECT_REFERENCE['process_100_s']} s for a 100-task script"
     )
     if not arguments.skip_celery:
-        celery = celery_throughput(flows=arguments.flows, pool=arguments.pool)
+        celery = celery_throughput(
+            flows=arguments.flows,
+            pool=arguments.pool,
+            concurrency=1 if arguments.pool == "solo" else arguments.concurrency,
+            broker_db=arguments.broker_db,
+            database=arguments.database,
+        )
         ok = celery["flows_per_s"] >= TARGET_FLOWS_PER_S
         verdicts.append(ok)
+        layout = f"2 workers x {1 if arguments.pool == 'solo' else arguments.concurrency} {arguments.pool}"
         print(
-            f"{celery['flows']:>5}  {'flows/s, 2 workers, ' + arguments.pool:<28} "
-            f"{celery['flows_per_s']:>12.1f} "
-            f"{'':>12} {'':>8}  >= {TARGET_FLOWS_PER_S:.0f}/s     "
-            f"{'PASS' if ok else 'FAIL'}"
+            f"{celery['flows']:>5}  {'flows/s, ' + layout:<28} {celery['flows_per_s']:>12.1f} "
+            f"{'':>12} {'':>8}  >= {TARGET_FLOWS_PER_S:.0f}/s     {'PASS' if ok else 'FAIL'}"
             f"   ({celery['completed']} completed; submitting took {celery['submitted']:.2f} s)"
+        )
+        print(
+            f"{'':>5}  {'baseline: in-process serial':<28} {celery['baseline_per_s']:>12.1f} {'':>12} "
+            f"{celery['flows_per_s'] / celery['baseline_per_s']:>7.2f}x  (Celery / the same flows run "
+            "one after another in one process, same code path, no broker)"
         )
     print("\nOVERALL:", "PASS" if all(verdicts) else "FAIL")
 

@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -9,6 +10,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 ORPHAN_SWEEP_SECONDS = 60.0
+# Celery's Django fixup closes every database connection before and after each task unless
+# CELERY_DB_REUSE_MAX is set; a new PostgreSQL connection per flow run costs more than a small run.
+# Connections are kept instead and recycled the way Django recycles them between requests (below).
+DB_REUSE_MAX_DEFAULT = 1_000_000
 
 
 @app.on_after_configure.connect
@@ -17,6 +22,8 @@ def _schedule_and_transport(sender: Celery, **kwargs) -> None:
     sender.conf.beat_schedule.setdefault(
         "flows-sweep-orphans", {"task": "flows.sweep_orphans", "schedule": ORPHAN_SWEEP_SECONDS}
     )
+    if sender.conf.get("CELERY_DB_REUSE_MAX") is None:
+        sender.conf.update({"CELERY_DB_REUSE_MAX": DB_REUSE_MAX_DEFAULT})
     # How long an unacknowledged message waits before Redis hands it to another worker (Kombu's
     # default is an hour). It must exceed the longest flow, or a live run would be delivered twice
     # (the second delivery sees the live owner and steps aside, but it still costs a worker slot).
@@ -31,3 +38,15 @@ def _schedule_and_transport(sender: Celery, **kwargs) -> None:
             "unacked_restore_interval": max(1.0, min(10.0, seconds)),
             "unacked_restore_throttle": 1,
         }
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _database_connections_recycle(task=None, **kwargs) -> None:
+    """Close connections that outlived CONN_MAX_AGE, saw errors or were left mid-transaction."""
+    from django.db import close_old_connections
+
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # runs inside the caller's own connection and transaction
+
+    close_old_connections()

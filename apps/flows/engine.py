@@ -346,9 +346,9 @@ class RunRecorder:
             self.flush()
 
     def flush(self, *, flow_run_fields: list[str] | None = None, flow_reference: Any = None) -> None:
-        from django.db import transaction
+        from django.db import connections, router, transaction
 
-        from apps.flows.bulk import rows_insert
+        from apps.flows.bulk import rows_insert, single_statement_supported
         from apps.flows.models import FlowRun, TaskRun
 
         with self._guard:
@@ -358,6 +358,24 @@ class RunRecorder:
         references = [ref for _, ref in pending if ref is not None]
         if flow_reference is not None:
             references.append(flow_reference)
+        flow_run_values = None
+        if flow_run_fields:
+            if flow_reference is not None:
+                flow_run_fields = [*flow_run_fields, "result"]
+            flow_run_values = lambda: {  # noqa: E731 - read after the references have their ids
+                name: getattr(self.flow_run, name) for name in _field_attnames(flow_run_fields)
+            }
+        connection = connections[router.db_for_write(TaskRun)]
+        if single_statement_supported(connection) and all(map(_insertable_as_is, references)):
+            records_write_as_one(
+                pending=pending,
+                references=references,
+                flow_run=self.flow_run if flow_run_values else None,
+                flow_reference=flow_reference,
+                flow_run_values=flow_run_values,
+                connection=connection,
+            )
+            return
         with transaction.atomic():
             references_save(references)
             runs = []
@@ -367,13 +385,58 @@ class RunRecorder:
                 runs.append(run)
             if runs:
                 rows_insert(TaskRun, runs)
-            if flow_run_fields:
+            if flow_run_values:
                 if flow_reference is not None:
                     self.flow_run.result_id = flow_reference.pk
-                    flow_run_fields = [*flow_run_fields, "result"]
-                FlowRun.objects.filter(pk=self.flow_run.pk).update(
-                    **{name: getattr(self.flow_run, name) for name in _field_attnames(flow_run_fields)}
-                )
+                FlowRun.objects.filter(pk=self.flow_run.pk).update(**flow_run_values())
+
+
+def _insertable_as_is(reference: Any) -> bool:
+    """Saved already, or new under a fresh key (or a literal): nothing to look up before inserting."""
+    return reference.pk is not None or reference.is_literal or getattr(reference, "_fresh_key", False)
+
+
+def records_write_as_one(
+    *,
+    pending: list[tuple[Any, Any]],
+    references: list[Any],
+    flow_run: Any,
+    flow_reference: Any,
+    flow_run_values: Callable[[], dict[str, Any]] | None,
+    connection: Any,
+) -> None:
+    """References, task runs and the flow run's new state in one atomic statement (one round trip)."""
+    from apps.flows.bulk import ids_reserve, insert_statement, statements_run_as_one, update_statement
+    from apps.flows.models import FlowRun, TaskRun
+    from apps.results.models import ResultReference
+
+    new_references, seen = [], set()
+    for ref in references:
+        if ref.pk is None and id(ref) not in seen:
+            seen.add(id(ref))
+            new_references.append(ref)
+    for ref, pk in zip(
+        new_references, ids_reserve(ResultReference, len(new_references), connection=connection), strict=True
+    ):
+        ref.pk = pk
+    runs = []
+    for run, reference in pending:
+        if reference is not None:
+            run.result_id = reference.pk
+        runs.append(run)
+    statements = []
+    if new_references:
+        statements.append(insert_statement(ResultReference, new_references, connection=connection))
+    if runs:
+        statements.append(insert_statement(TaskRun, runs, connection=connection))
+    if flow_run is not None:
+        if flow_reference is not None:
+            flow_run.result_id = flow_reference.pk
+        statements.append(update_statement(FlowRun, flow_run.pk, flow_run_values(), connection=connection))
+    statements_run_as_one(statements, connection=connection)
+    for obj in (*new_references, *runs):
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 def reference_resolve(run: Any, reference: Any) -> Any:
@@ -496,17 +559,13 @@ class FlowRunContext:
     futures: list[Any] = field(default_factory=list)
     _targets: dict[Any, ResultTarget] = field(default_factory=dict)
     _executor: ThreadPoolExecutor | None = None
-    _writer: ThreadPoolExecutor | None = None
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def writer(self) -> ThreadPoolExecutor:
-        with self._guard:
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(
-                    max_workers=RESULT_WRITER_THREADS, thread_name_prefix="result-writer"
-                )
-            return self._writer
+        # Shared by the process's flows: starting threads for every small flow cost more than its
+        # writes. The flow waits for its own writes (their futures) before it records its end.
+        return result_writer_pool()
 
     @property
     def flow_target_specs(self) -> tuple[Any, Any]:
@@ -545,9 +604,20 @@ class FlowRunContext:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
+
+
+_writer_pool: tuple[int, ThreadPoolExecutor] | None = None
+_writer_pool_guard = threading.Lock()
+
+
+def result_writer_pool() -> ThreadPoolExecutor:
+    """The process's result writer threads (made again in a forked child, where threads are gone)."""
+    global _writer_pool
+    with _writer_pool_guard:
+        if _writer_pool is None or _writer_pool[0] != os.getpid():
+            pool = ThreadPoolExecutor(max_workers=RESULT_WRITER_THREADS, thread_name_prefix="result-writer")
+            _writer_pool = (os.getpid(), pool)
+        return _writer_pool[1]
 
 
 def _spec_identity(spec: Any) -> Any:

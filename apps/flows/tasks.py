@@ -11,12 +11,15 @@ whose worker is gone and whose message will not come back.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import socket
+import uuid
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
 
 from apps.flows.states import State, StateType
 
@@ -60,12 +63,75 @@ def _active_task_ids(*, exclude_worker: str = "") -> set[str] | None:
 
 @shared_task(bind=True, name="flows.run", acks_late=True, reject_on_worker_lost=True)
 def flow_run_execute_task(self, flow_run_id: str) -> str:
-    from apps.flows.engine import FlowTimeoutError, _history_add, flow_run_execute
+    return flow_run_deliver(
+        flow_run_id=flow_run_id, celery_task_id=self.request.id or "", worker_name=self.request.hostname or ""
+    )
+
+
+@shared_task(bind=True, name="flows.run_many", acks_late=True, reject_on_worker_lost=True)
+def flow_runs_execute_task(self, flow_run_ids: list[str]) -> list[str]:
+    """Several submitted runs, one after another: one message instead of one per run.
+
+    A redelivered message (its worker died) finds the runs that ended and skips them, and the run
+    that was going on is handled as in ``flows.run``. The claim is atomic, so even two live
+    deliveries of one message split its runs rather than run any twice.
+    """
+    from django.db import close_old_connections
+
+    outcomes = []
+    for index, flow_run_id in enumerate(flow_run_ids):
+        if index:
+            close_old_connections()
+        try:
+            outcomes.append(
+                flow_run_deliver(
+                    flow_run_id=flow_run_id,
+                    celery_task_id=self.request.id or "",
+                    worker_name=self.request.hostname or "",
+                )
+            )
+        except Exception as exc:  # the other runs of the message must still run
+            logger.exception("flow run %s could not be run", flow_run_id)
+            outcomes.append(_crash_after_engine_error(flow_run_id, exc))
+    return outcomes
+
+
+def _crash_after_engine_error(flow_run_id: str, exc: Exception) -> str:
+    from django.db import close_old_connections
+
+    from apps.flows.models import FlowRun
+    from apps.flows.states import FINAL_STATE_TYPES
+
+    try:
+        close_old_connections()
+        run = FlowRun.objects.filter(pk=flow_run_id).first()
+        if run is None or StateType(run.state) in FINAL_STATE_TYPES:
+            return "missing" if run is None else run.state
+        _end(run, State(StateType.CRASHED, message=f"the engine failed: {type(exc).__name__}: {exc}"))
+        return run.state
+    except Exception:
+        logger.exception("flow run %s could not be marked Crashed", flow_run_id)
+        return "error"
+
+
+def flow_run_deliver(*, flow_run_id: str, celery_task_id: str, worker_name: str) -> str:
+    """Run a submitted flow run on this worker, or decide it must not run (ended, running elsewhere)."""
+    from apps.flows.engine import _history_add
     from apps.flows.models import FlowRun
     from apps.flows.registry import FlowNotFoundError, flow_get
     from apps.flows.states import FINAL_STATE_TYPES
 
-    run = FlowRun.objects.filter(pk=flow_run_id).first()
+    run = flow_run_claim(flow_run_id=flow_run_id, celery_task_id=celery_task_id)
+    if run is not None:
+        try:
+            flow = flow_get(run.flow_name)
+        except FlowNotFoundError as exc:
+            _end(run, State(StateType.FAILED, message=str(exc)))
+            return run.state
+        return _execute(run, flow=flow, reusable=None, attempt_offset=0)
+    # Not Scheduled (a redelivery of a run that started or ended, or a database without the
+    # one-statement claim): look at the run and decide.
+    run = FlowRun.objects.filter(pk=flow_run_id).first() if _is_uuid(flow_run_id) else None
     if run is None:
         logger.warning("flow run %s does not exist (deleted?); nothing to do", flow_run_id)
         return "missing"
@@ -82,7 +148,7 @@ def flow_run_execute_task(self, flow_run_id: str) -> str:
         from apps.flows.engine import worker_identity as current_identity
 
         remote_owner = not run.worker_host.startswith(socket.gethostname() + ":")
-        active = _active_task_ids(exclude_worker=self.request.hostname or "") if remote_owner else None
+        active = _active_task_ids(exclude_worker=worker_name) if remote_owner else None
         if (
             run.worker_host
             and run.worker_host != current_identity()
@@ -99,7 +165,7 @@ def flow_run_execute_task(self, flow_run_id: str) -> str:
         _history_add(run, State(StateType.CRASHED, message=f"{reason}; restarting"))
         attempt_offset = run.run_count
         reusable = reusable_results_of(run)
-    run.celery_task_id = self.request.id or ""
+    run.celery_task_id = celery_task_id
     run.state = StateType.RUNNING.value
     run.start_time = run.start_time or dt.datetime.now(dt.UTC)
     from apps.flows.engine import worker_identity
@@ -118,6 +184,12 @@ def flow_run_execute_task(self, flow_run_id: str) -> str:
             "run_count",
         ]
     )
+    return _execute(run, flow=flow, reusable=reusable, attempt_offset=attempt_offset)
+
+
+def _execute(run, *, flow, reusable: dict | None, attempt_offset: int) -> str:
+    from apps.flows.engine import FlowTimeoutError, flow_run_execute
+
     try:
         state = flow_run_execute(
             flow, dict(run.parameters), flow_run=run, reusable=reusable, attempt_offset=attempt_offset
@@ -126,6 +198,57 @@ def flow_run_execute_task(self, flow_run_id: str) -> str:
         _end(run, State(StateType.FAILED, message=f"timed out: {exc}"))
         return run.state
     return state.type.value
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def flow_run_claim(*, flow_run_id: str, celery_task_id: str):
+    """Mark a Scheduled run Running and load it in one round trip; None when it is not Scheduled.
+
+    Only one delivery of a message can claim a run, so two workers never both start it. Other
+    databases than PostgreSQL (and runs in any other state) take the general path: read, decide,
+    save.
+    """
+    from django.db import connections, router
+
+    from apps.flows.engine import worker_identity
+    from apps.flows.models import FlowRun
+
+    connection = connections[router.db_for_write(FlowRun)]
+    if connection.vendor != "postgresql" or not _is_uuid(flow_run_id):
+        return None
+    running = State(StateType.RUNNING)
+    entry = {
+        "state": running.type.value,
+        "name": running.name,
+        "message": "",
+        "timestamp": running.timestamp.isoformat(),
+    }
+    quote = connection.ops.quote_name
+    table = quote(FlowRun._meta.db_table)
+    # Names come from the model and are quoted; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET state = %s, state_message = '', "  # noqa: S608
+        "state_history = state_history || %s::jsonb, start_time = COALESCE(start_time, %s), "
+        "worker_host = %s, run_count = 1, celery_task_id = %s "
+        "WHERE id = %s AND state = %s RETURNING *"
+    )
+    params = [
+        StateType.RUNNING.value,
+        json.dumps([entry]),
+        running.timestamp,
+        worker_identity(),
+        celery_task_id[:64],
+        flow_run_id,
+        StateType.SCHEDULED.value,
+    ]
+    return next(iter(FlowRun.objects.using(connection.alias).raw(sql, params)), None)
 
 
 def reusable_results_of(run) -> dict:
@@ -190,3 +313,18 @@ def flow_runs_crash_orphans(*, grace_seconds: int = ORPHAN_GRACE_SECONDS, active
             )
             crashed += 1
     return crashed
+
+
+@worker_process_init.connect
+def _worker_process_warm(**kwargs) -> None:
+    """Import the engine and the flows in each new worker process, before its first message."""
+    from apps.flows.engine import _engine_imports_warm, django_ensure
+
+    try:
+        django_ensure()
+        _engine_imports_warm()
+        from apps.flows.registry import flow_registry
+
+        flow_registry()
+    except Exception:  # a broken flow module is reported by the run that needs it
+        logger.exception("could not load the flows while starting a worker process")

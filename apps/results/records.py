@@ -186,28 +186,41 @@ class JsonStringWriter(io.RawIOBase):
     def __init__(self, target: BinaryIO):
         super().__init__()
         self._target = target
-        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        # Created on the first chunk that is not plain ASCII (base64 payloads never need it).
+        self._decoder: codecs.IncrementalDecoder | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), WRITE_CHUNK_BYTES):
-            chunk = bytes(view[start : start + WRITE_CHUNK_BYTES])
-            if not self._decoder.getstate()[0] and not _NEEDS_GENERAL_ESCAPE.search(chunk):
+        if type(data) is bytes and len(data) <= WRITE_CHUNK_BYTES:
+            chunks = (data,)
+            size = len(data)
+        else:
+            view = memoryview(data).cast("B")
+            size = len(view)
+            chunks = (
+                bytes(view[start : start + WRITE_CHUNK_BYTES]) for start in range(0, size, WRITE_CHUNK_BYTES)
+            )
+        for chunk in chunks:
+            decoder = self._decoder
+            if (decoder is None or not decoder.getstate()[0]) and not _NEEDS_GENERAL_ESCAPE.search(chunk):
                 self._target.write(chunk.replace(b"\n", b"\\n"))
                 continue
+            if decoder is None:
+                decoder = self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
             try:
-                text = self._decoder.decode(chunk)
+                text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 raise SerializationError(
                     f"serializer output is not UTF-8 text, a record cannot hold it: {exc}"
                 ) from None
             self._target.write(json_string_body(text).encode("utf-8"))
-        return len(view)
+        return size
 
     def finish(self) -> None:
+        if self._decoder is None:
+            return
         try:
             self._decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:

@@ -609,6 +609,9 @@ def _check_dotted_name(value: Any, *, field: str) -> str:
 # pickle
 # ---------------------------------------------------------------------------------------
 _STDLIB_UNPICKLER_LIBS = ("pickle", "cloudpickle")
+# Pickle libraries already imported and checked, by module name (kept off the serializer so
+# serializer instances stay picklable).
+_PICKLE_LIBRARIES: dict[str, Any] = {}
 
 
 class _ReportingUnpickler(pickle.Unpickler):
@@ -659,12 +662,16 @@ class PickleSerializer(Serializer):
         return {"type": self.type, "picklelib": self.picklelib, "picklelib_version": self.picklelib_version}
 
     def _library(self):
+        lib = _PICKLE_LIBRARIES.get(self.picklelib)
+        if lib is not None:
+            return lib
         try:
             lib = importlib.import_module(self.picklelib)
         except ImportError:
             raise MissingObjectError(f"picklelib {self.picklelib!r} is not installed") from None
         if not (callable(getattr(lib, "dumps", None)) and callable(getattr(lib, "loads", None))):
             raise SerializerConfigError(f"picklelib {self.picklelib!r} has no dumps/loads functions")
+        _PICKLE_LIBRARIES[self.picklelib] = lib
         return lib
 
     def dumps(self, obj: Any) -> bytes:

@@ -16,6 +16,7 @@ Values are streamed to and from storage, so a large value is never held as sever
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import enum
 import json
@@ -23,9 +24,9 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from uuid import uuid4
 
 from apps.blocks.filesystems import LocalFileSystem, ObjectNotFoundError, WritableFileSystem
@@ -36,6 +37,9 @@ from apps.results.serializers import Serializer, serializer_from
 DEFAULT_LOCAL_STORAGE_DIRNAME = ".results"
 # Enough of a record's head to hold its metadata: serializer configs are small.
 RECORD_HEAD_BYTES = 64 * 1024
+# Values whose stored form stays under this are serialized in memory and written in one call;
+# larger ones are streamed to storage as they are produced.
+SPOOL_LIMIT_BYTES = 1024 * 1024
 
 
 class IsolationLevel(enum.StrEnum):
@@ -92,6 +96,67 @@ def _is_expired(expiration: dt.datetime | None, *, now: dt.datetime | None = Non
         # Prefect writes UTC ("...Z"); a naive value can only have meant UTC too.
         expiration = expiration.replace(tzinfo=dt.UTC)
     return expiration <= (now or _utc_now())
+
+
+class _SpoolingWriter:
+    """A write-only file that keeps what it is given in memory up to ``spool_limit`` bytes and
+    only then opens a streaming write; a value that stays small is stored with one ``write_path``."""
+
+    def __init__(self, storage: WritableFileSystem, key: str, *, spool_limit: int) -> None:
+        self._storage = storage
+        self._key = key
+        self._spool_limit = spool_limit
+        self._parts: list[bytes] = []
+        self._spooled = 0
+        self._streaming: contextlib.ExitStack | None = None
+        self._stream: BinaryIO | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self._stream is not None:
+            return self._stream.write(data)
+        part = bytes(data)  # the caller may reuse its buffer
+        self._parts.append(part)
+        self._spooled += len(part)
+        if self._spooled > self._spool_limit:
+            self._streaming = contextlib.ExitStack()
+            self._stream = self._streaming.enter_context(self._storage.open_write(self._key))
+            parts, self._parts = self._parts, []
+            for part in parts:
+                self._stream.write(part)
+        return len(part)
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        if self._streaming is None:
+            self._storage.write_path(self._key, b"".join(self._parts))
+            self._parts = []
+        else:
+            self._streaming.close()
+
+    def abort(self, error: BaseException) -> None:
+        self._parts = []
+        if self._streaming is not None:
+            # The storage's own context manager discards its partial object.
+            self._streaming.__exit__(type(error), error, error.__traceback__)
+
+
+@contextlib.contextmanager
+def storage_write_spooled(
+    storage: WritableFileSystem, key: str, *, spool_limit: int = SPOOL_LIMIT_BYTES
+) -> Iterator[BinaryIO]:
+    """Write an object of unknown size: small ones in one ``write_path``, large ones streamed."""
+    writer = _SpoolingWriter(storage, key, spool_limit=spool_limit)
+    try:
+        yield writer  # type: ignore[misc]
+    except BaseException as error:
+        writer.abort(error)
+        raise
+    writer.finish()
 
 
 def _default_storage_key() -> str:
@@ -210,11 +275,11 @@ class ResultStore:
                 raise LockedByAnotherHolderError(base_key, holder)
         if self.metadata_storage is not None:
             serializer = result_record.metadata.serializer
-            with self.result_storage.open_write(storage_key) as stream:
+            with storage_write_spooled(self.result_storage, storage_key) as stream:
                 serializer.dump_to(result_record.result, stream)
             self.metadata_storage.write_path(base_key, result_record.metadata.dump_bytes())
         else:
-            with self.result_storage.open_write(storage_key) as stream:
+            with storage_write_spooled(self.result_storage, storage_key) as stream:
                 result_record.serialize_to(stream)
         # storage_key is already in resolved form, which is what the cache is keyed by.
         self._cache_put(storage_key, result_record)
@@ -252,9 +317,7 @@ class ResultStore:
                 record = self._read_split(key)
             else:
                 with self.result_storage.open_read(key) as stream:
-                    record = ResultRecord.deserialize_from(
-                        _EscapeAlignedReader(stream), backup_serializer=self.serializer
-                    )
+                    record = ResultRecord.deserialize_from(stream, backup_serializer=self.serializer)
         except ObjectNotFoundError as error:
             raise ResultNotFoundError(key, self.result_storage, str(error)) from error
         self._cache_put(cache_key, record)
@@ -367,31 +430,3 @@ def _record_head_state(head: bytes) -> tuple[bool, dt.datetime | None]:
 
 _RECORD_HEAD = re.compile(r'\{\s*"(metadata|serializer)"\s*:\s*')
 _JSON_DECODER = json.JSONDecoder()
-
-
-class _EscapeAlignedReader:
-    """Reads whose chunks never end near a JSON escape (no backslash in their last 12 bytes).
-
-    records.JsonStringReader cannot make progress when a chunk it is handed ends within a
-    few characters of a backslash (it pushes the tail back and is handed the same tail again);
-    aligning the chunks here sidesteps that until the reader handles such boundaries itself.
-    """
-
-    TAIL = 12
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        if size is None or size < 0 or not data:
-            return data
-        while b"\\" in data[-self.TAIL :]:
-            more = self._stream.read(self.TAIL)
-            if not more:
-                break
-            data += more
-        return data
-
-    def __getattr__(self, name: str):
-        return getattr(self._stream, name)

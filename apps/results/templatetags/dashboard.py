@@ -279,7 +279,8 @@ def result_badge(result: Any) -> SafeString:
         title = str(result)
     state = ""
     if result.purged_at:
-        parts.append('<span class="rb-part rb-bad">purged</span>')
+        purged_on = escape(f"{result.purged_at:%Y-%m-%d}")
+        parts.append(f'<span class="rb-part rb-bad" title="result purged">purged on {purged_on}</span>')
         state = " is-purged"
     elif result.is_expired:
         parts.append('<span class="rb-part rb-bad">expired</span>')
