@@ -120,22 +120,13 @@ def celery_driver(*, flows: int, baseline_flows: int) -> dict:
     import django
 
     django.setup()
-    from apps.flows.bulk import rows_insert
-    from apps.flows.engine import _history_add, flow_run_create
     from apps.flows.models import FlowRun
-    from apps.flows.registry import flow_get
-    from apps.flows.states import State, StateType
-    from apps.flows.submission import flow_run_submit, flow_runs_submit_many
+    from apps.flows.submission import flow_run_submit, flow_runs_schedule, flow_runs_submit_many
     from apps.flows.tasks import flow_run_execute_task
 
-    flow = flow_get("sum-numbers")
-    runs = []
-    for i in range(baseline_flows):
-        run = flow_run_create(flow, {"count": i}, parent=None, state=StateType.SCHEDULED)
-        run.worker_host = ""
-        _history_add(run, State(StateType.SCHEDULED, message="baseline"))
-        runs.append(run)
-    rows_insert(FlowRun, runs)
+    runs = flow_runs_schedule(
+        flow_name="sum-numbers", parameters_list=[{"count": i} for i in range(baseline_flows)]
+    )
     for run in runs[:20]:  # warm-up: imports, the storage target, the connection
         flow_run_execute_task(str(run.pk))
     started = time.perf_counter()

@@ -9,6 +9,9 @@ from apps.flows.engine import django_ensure, flow_run_create
 from apps.flows.states import FINAL_STATE_TYPES, State, StateType
 
 SOFT_LIMIT_GRACE_SECONDS = 30
+SUBMIT_CHUNK_MAX_RUNS = 8
+# A batch of runs goes as at least this many messages, so its last ones do not leave workers idle.
+SUBMIT_CHUNK_SPREAD = 32
 
 
 class FlowRunHandle:
@@ -99,16 +102,13 @@ def flow_run_submit(*, flow_name: str, parameters: dict[str, Any]) -> FlowRunHan
     return FlowRunHandle(flow_run.pk)
 
 
-def flow_runs_submit_many(*, flow_name: str, parameters_list: list[dict[str, Any]]) -> list[FlowRunHandle]:
-    """Queue many runs of one flow: one multi-row INSERT, then the messages over one broker connection."""
+def flow_runs_schedule(*, flow_name: str, parameters_list: list[dict[str, Any]]) -> list[Any]:
+    """Record Scheduled runs of the registered flow ``flow_name`` (one multi-row INSERT), unsent."""
     django_ensure()
-    from django.db import transaction
-
     from apps.flows.bulk import rows_insert
     from apps.flows.engine import _history_add
     from apps.flows.models import FlowRun
     from apps.flows.registry import flow_get
-    from apps.flows.tasks import flow_run_execute_task
 
     flow = flow_get(flow_name)
     runs = []
@@ -119,17 +119,49 @@ def flow_runs_submit_many(*, flow_name: str, parameters_list: list[dict[str, Any
         _history_add(run, State(StateType.SCHEDULED, message="submitted to a worker"))
         runs.append(run)
     rows_insert(FlowRun, runs)
+    return runs
+
+
+def flow_runs_submit_many(*, flow_name: str, parameters_list: list[dict[str, Any]]) -> list[FlowRunHandle]:
+    """Queue many runs of one flow: one multi-row INSERT, then the messages over one broker connection.
+
+    Many runs travel a few to a message (see ``submit_chunk_size``); each is still its own run,
+    claimed, recorded and ended on its own.
+    """
+    django_ensure()
+    from django.db import transaction
+
+    from apps.flows.registry import flow_get
+    from apps.flows.tasks import flow_run_execute_task, flow_runs_execute_task
+
+    flow = flow_get(flow_name)
+    runs = flow_runs_schedule(flow_name=flow_name, parameters_list=parameters_list)
     options: dict[str, Any] = {}
     if flow.timeout_seconds:
         options["time_limit"] = int(flow.timeout_seconds) + SOFT_LIMIT_GRACE_SECONDS
     run_ids = [str(run.pk) for run in runs]
+    # Runs without a time limit travel several to a message: the broker, the worker's dispatch and
+    # the acknowledgement are paid once per message. A time limit applies to a whole message, so
+    # runs with one go alone.
+    size = 1 if flow.timeout_seconds else submit_chunk_size(len(run_ids))
 
     def send() -> None:
         from project.celery import app
 
         with app.producer_or_acquire() as producer:
-            for run_id in run_ids:
-                flow_run_execute_task.apply_async(args=[run_id], task_id=run_id, producer=producer, **options)
+            if size == 1:
+                for run_id in run_ids:
+                    flow_run_execute_task.apply_async(
+                        args=[run_id], task_id=run_id, producer=producer, **options
+                    )
+                return
+            for start in range(0, len(run_ids), size):
+                flow_runs_execute_task.apply_async(args=[run_ids[start : start + size]], producer=producer)
 
     transaction.on_commit(send)
     return [FlowRunHandle(run.pk) for run in runs]
+
+
+def submit_chunk_size(count: int) -> int:
+    """Runs per message for ``count`` runs: enough messages left to keep every worker process busy."""
+    return max(1, min(SUBMIT_CHUNK_MAX_RUNS, count // SUBMIT_CHUNK_SPREAD))

@@ -39,7 +39,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def owner_is_alive(worker_host: str, *, active_task_ids: set[str] | None = None, run_id: str = "") -> bool:
-    """Whether the process recorded as running a flow (``host:pid``) still exists."""
+    """Whether the process recorded as running a flow (``host:pid``) still exists.
+
+    ``run_id`` is the id of the Celery message that started the run (one run, or several).
+    """
     host, _, pid_text = worker_host.rpartition(":")
     if not host or not pid_text.isdigit():
         return False
@@ -76,12 +79,10 @@ def flow_runs_execute_task(self, flow_run_ids: list[str]) -> list[str]:
     that was going on is handled as in ``flows.run``. The claim is atomic, so even two live
     deliveries of one message split its runs rather than run any twice.
     """
-    from django.db import close_old_connections
-
     outcomes = []
     for index, flow_run_id in enumerate(flow_run_ids):
         if index:
-            close_old_connections()
+            _connections_recycle()
         try:
             outcomes.append(
                 flow_run_deliver(
@@ -96,14 +97,24 @@ def flow_runs_execute_task(self, flow_run_ids: list[str]) -> list[str]:
     return outcomes
 
 
-def _crash_after_engine_error(flow_run_id: str, exc: Exception) -> str:
-    from django.db import close_old_connections
+def _connections_recycle() -> None:
+    """Between runs, what Celery does between tasks: drop connections that are broken or too old.
 
+    A connection inside a transaction (the caller's own, as in a test) is left alone.
+    """
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
+def _crash_after_engine_error(flow_run_id: str, exc: Exception) -> str:
     from apps.flows.models import FlowRun
     from apps.flows.states import FINAL_STATE_TYPES
 
     try:
-        close_old_connections()
+        _connections_recycle()
         run = FlowRun.objects.filter(pk=flow_run_id).first()
         if run is None or StateType(run.state) in FINAL_STATE_TYPES:
             return "missing" if run is None else run.state
@@ -152,7 +163,9 @@ def flow_run_deliver(*, flow_run_id: str, celery_task_id: str, worker_name: str)
         if (
             run.worker_host
             and run.worker_host != current_identity()
-            and owner_is_alive(run.worker_host, active_task_ids=active, run_id=flow_run_id)
+            and owner_is_alive(
+                run.worker_host, active_task_ids=active, run_id=run.celery_task_id or flow_run_id
+            )
         ):
             logger.info(
                 "flow run %s is running in live process %s; not starting it twice", run.pk, run.worker_host
@@ -217,6 +230,7 @@ def flow_run_claim(*, flow_run_id: str, celery_task_id: str):
     """
     from django.db import connections, router
 
+    from apps.flows.bulk import instance_from_row, returning_columns
     from apps.flows.engine import worker_identity
     from apps.flows.models import FlowRun
 
@@ -237,7 +251,7 @@ def flow_run_claim(*, flow_run_id: str, celery_task_id: str):
         f"UPDATE {table} SET state = %s, state_message = '', "  # noqa: S608
         "state_history = state_history || %s::jsonb, start_time = COALESCE(start_time, %s), "
         "worker_host = %s, run_count = 1, celery_task_id = %s "
-        "WHERE id = %s AND state = %s RETURNING *"
+        f"WHERE id = %s AND state = %s RETURNING {returning_columns(FlowRun, connection=connection)}"
     )
     params = [
         StateType.RUNNING.value,
@@ -248,7 +262,10 @@ def flow_run_claim(*, flow_run_id: str, celery_task_id: str):
         flow_run_id,
         StateType.SCHEDULED.value,
     ]
-    return next(iter(FlowRun.objects.using(connection.alias).raw(sql, params)), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else instance_from_row(FlowRun, row, connection=connection)
 
 
 def reusable_results_of(run) -> dict:
@@ -298,7 +315,8 @@ def flow_runs_crash_orphans(*, grace_seconds: int = ORPHAN_GRACE_SECONDS, active
             return 0  # cannot ask the workers: better late than wrongly crashed
     crashed = 0
     for run in candidates:
-        if owner_is_alive(run.worker_host, active_task_ids=active_task_ids, run_id=str(run.pk)):
+        message_id = run.celery_task_id or str(run.pk)
+        if owner_is_alive(run.worker_host, active_task_ids=active_task_ids, run_id=message_id):
             continue
         with transaction.atomic():
             locked = FlowRun.objects.select_for_update().filter(pk=run.pk, state=StateType.RUNNING).first()

@@ -227,53 +227,138 @@ class JsonStringWriter(io.RawIOBase):
             raise SerializationError(f"serializer output ends inside a UTF-8 character: {exc}") from None
 
 
-# A run of JSON string content: plain characters and complete two-character escapes.
-_STRING_RUN = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+# A run of JSON string content: plain bytes and complete two-character escapes.
+_STRING_RUN = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+_BACKSLASH = 0x5C
+# The longest escape, ``\uXXXX``: a backslash this close to the end of what was read may start
+# an escape that continues in the next read.
+_LONGEST_ESCAPE = 6
 
 
 class JsonStringReader(io.RawIOBase):
     """Read-only file over the *content* of a JSON string that starts at the current position
-    of a text source; yields the unescaped value as UTF-8 and stops at the closing quote."""
+    of a text source; yields the unescaped value as UTF-8 and stops at the closing quote.
+
+    Works on the file's bytes. A stretch that is plain ASCII whose only escapes are ``\n`` (every
+    base64 payload) is unescaped with one ``bytes.replace``; anything else goes through the JSON
+    decoder. ``read(size)`` hands out whole unescaped chunks without copying them.
+    """
 
     def __init__(self, source: _TextSource):
         super().__init__()
         self._source = source
+        self._fp = source.fp
+        self._carry = source.detach_bytes()  # bytes not yet unescaped
+        self._carry_is_partial = False  # the carry ends inside an escape: read more before decoding
         self._pending = b""
+        self._offset = 0
+        self._decoder: codecs.IncrementalDecoder | None = None  # UTF-8 across reads, general path
         self._carry_text = ""  # a high surrogate waiting for its pair
         self.closed_quote = False
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        while not self._pending and not self.closed_quote:
+    def _has_pending(self) -> bool:
+        while self._offset >= len(self._pending):
+            if self.closed_quote:
+                return False
             self._fill()
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._has_pending():
+            return 0
+        count = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:count] = memoryview(self._pending)[self._offset : self._offset + count]
+        self._offset += count
         return count
 
-    def _fill(self) -> None:
-        text = self._source.take_chunk()
-        if text is None:
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if not size or not self._has_pending():
+            return b""
+        if self._offset == 0 and size >= len(self._pending):
+            chunk, self._pending = self._pending, b""
+            return chunk
+        chunk = self._pending[self._offset : self._offset + size]
+        self._offset += len(chunk)
+        return chunk
+
+    def readall(self) -> bytes:
+        parts = []
+        while self._has_pending():
+            parts.append(self._pending[self._offset :])
+            self._offset = len(self._pending)
+        return b"".join(parts)
+
+    def _next_data(self) -> bytes:
+        data, self._carry = self._carry, b""
+        if data and not self._carry_is_partial:
+            return data
+        raw = self._fp.read(STREAM_CHUNK_BYTES)
+        if not raw:
             raise RecordFormatError("result file is truncated: the result string never ends")
-        end = _STRING_RUN.match(text).end()
-        if end < len(text) and text[end] == '"':
-            body, rest = text[:end], text[end + 1 :]
+        return data + raw if data else bytes(raw)
+
+    def _fill(self) -> None:
+        data = self._next_data()
+        self._carry_is_partial = False
+        self._offset = 0
+        if (
+            not self._carry_text
+            and (self._decoder is None or not self._decoder.getstate()[0])
+            and self._fill_plain(data)
+        ):
+            return
+        self._fill_general(data)
+
+    def _fill_plain(self, data: bytes) -> bool:
+        """Unescape ``data`` when it is ASCII whose only escapes are ``\n``; False otherwise."""
+        quote = data.find(b'"')
+        body = data if quote < 0 else data[:quote]
+        if not body.isascii():
+            return False
+        tail = b""
+        if quote < 0 and body.endswith(b"\\"):
+            body, tail = body[:-1], b"\\"  # an escape cut by the read: finish it next time
+        unescaped = body.replace(b"\\n", b"\n")
+        if b"\\" in unescaped:
+            return False
+        if quote >= 0:
             self.closed_quote = True
+            self._source.push_back_bytes(data[quote + 1 :])
         else:
-            body, rest = text[:end], text[end:]
-            tail_start = max(0, len(body) - 12)
-            slash = body.rfind("\\", tail_start)
+            self._carry, self._carry_is_partial = tail, bool(tail)
+        self._pending = unescaped
+        return True
+
+    def _fill_general(self, data: bytes) -> None:
+        end = _STRING_RUN.match(data).end()
+        if end < len(data) and data[end] == 0x22:  # '"'
+            body = data[:end]
+            self.closed_quote = True
+            self._source.push_back_bytes(data[end + 1 :])
+        else:
+            # Everything read is string content; an escape near the end may be incomplete.
+            body, rest = data[:end], data[end:]
+            slash = body.rfind(b"\\", max(0, len(body) - _LONGEST_ESCAPE))
             if slash >= 0:
                 run = slash
-                while run > 0 and body[run - 1] == "\\":
+                while run > 0 and body[run - 1] == _BACKSLASH:
                     run -= 1
                 if (slash - run) % 2 == 0:  # this backslash starts an escape: keep it for later
                     body, rest = body[:slash], body[slash:] + rest
-        self._source.push_back(rest)
+            self._carry, self._carry_is_partial = rest, True
+        if self._decoder is None:
+            self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         try:
-            decoded = json.loads('"' + body + '"')
+            text = self._decoder.decode(body, final=self.closed_quote)
+        except UnicodeDecodeError as exc:
+            raise RecordFormatError(f"result file is not UTF-8 text: {exc}") from None
+        try:
+            decoded = json.loads('"' + text + '"')
         except ValueError as exc:
             raise RecordFormatError(f"result string is not valid JSON: {exc}") from None
         decoded = self._carry_text + decoded
@@ -330,15 +415,20 @@ class _TextSource:
     def stop_recording(self) -> None:
         self._recorded = None
 
-    def take_chunk(self) -> str | None:
-        """The buffered text, or the next chunk from the file; None at the end."""
-        if self._buffer:
-            text, self._buffer = self._buffer, ""
-            return text
-        return self._read_text()
+    @property
+    def fp(self) -> BinaryIO:
+        return self._fp
 
-    def push_back(self, text: str) -> None:
-        self._buffer = text + self._buffer
+    def detach_bytes(self) -> bytes:
+        """What was read but not consumed, as bytes; the caller reads the file itself from here
+        on, until it hands the bytes it did not use back with ``push_back_bytes``."""
+        data = self._buffer.encode("utf-8") + self._decoder.getstate()[0]
+        self._buffer = ""
+        self._decoder.reset()
+        return data
+
+    def push_back_bytes(self, data: bytes) -> None:
+        self._buffer = self._decode(data, final=False) + self._buffer
 
     def ensure(self, count: int) -> str:
         """At least ``count`` characters buffered if the file has them; returns the buffer."""

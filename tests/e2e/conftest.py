@@ -32,7 +32,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while the
+# browser lives, which would break asyncio.run() in the non-browser tests that run after.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 

@@ -1,5 +1,6 @@
 """Flows on real Celery workers (Redis broker, PostgreSQL): many runs end Completed with readable
-results; a worker SIGKILLed mid-run leaves no run in RUNNING once a new worker starts; a time
+results, sent one per message or several per message; a worker SIGKILLed mid-run (also in the
+middle of a message of several runs) leaves no run in RUNNING once a new worker starts; a time
 limit ends a run Failed with "timed out"."""
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import pytest
 from django.db import connection
 
 from apps.flows.models import FlowRun
-from apps.flows.submission import FlowRunHandle, flow_run_state, flow_run_submit
+from apps.flows.submission import (
+    FlowRunHandle,
+    flow_run_state,
+    flow_run_submit,
+    flow_runs_schedule,
+    flow_runs_submit_many,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW_MODULES = ["examples.flows", "tests.flows.worker_flows"]
@@ -159,6 +166,29 @@ def test_two_hundred_submitted_flows_all_complete_with_readable_results(start_wo
     assert FlowRunHandle(ids[0]).result(timeout=1) == 0
 
 
+def test_runs_submitted_together_travel_several_to_a_message_and_all_complete(start_worker):
+    worker = start_worker("batch", concurrency=2)
+    handles = flow_runs_submit_many(
+        flow_name="sum-numbers", parameters_list=[{"count": i} for i in range(200)]
+    )
+    ids = [h.id for h in handles]
+    wait_until(
+        lambda: (
+            FlowRun.objects.filter(pk__in=ids, state__in=["COMPLETED", "FAILED", "CRASHED"]).count() == 200
+        ),
+        timeout=60,
+        what="200 runs to end",
+        workers=[worker],
+    )
+    runs = {run.pk: run for run in FlowRun.objects.filter(pk__in=ids).select_related("result")}
+    assert {run.state for run in runs.values()} == {"COMPLETED"}
+    for index, run_id in enumerate(ids):
+        assert flow_run_state(runs[run_id]).result() == sum(range(index))
+    assert all(run.run_count == 1 for run in runs.values())
+    messages = {run.celery_task_id for run in runs.values()}
+    assert 1 < len(messages) < 200  # several runs per message, and more than one message
+
+
 def test_a_time_limit_ends_the_run_failed_timed_out(start_worker):
     worker = start_worker("limits", concurrency=1)
     handle = flow_run_submit(flow_name="too-slow", parameters={})
@@ -202,6 +232,41 @@ def test_a_worker_killed_mid_run_leaves_no_run_running(start_worker):
     crashed = FlowRun.objects.get(pk=lost.id)
     assert crashed.state == "CRASHED"
     assert "was lost" in crashed.state_message and "no retries left" in crashed.state_message
+
+
+def test_a_worker_killed_in_the_middle_of_a_message_of_several_runs(start_worker):
+    from apps.flows.tasks import flow_runs_execute_task
+
+    (before,) = flow_runs_schedule(flow_name="sum-numbers", parameters_list=[{"count": 4}])
+    (during,) = flow_runs_schedule(flow_name="survives-worker-loss", parameters_list=[{"seconds": 60}])
+    (after,) = flow_runs_schedule(flow_name="sum-numbers", parameters_list=[{"count": 5}])
+    ids = [before.pk, during.pk, after.pk]
+    first = start_worker("doomed-batch", concurrency=1, CELERY_VISIBILITY_TIMEOUT="2")
+    flow_runs_execute_task.apply_async(args=[[str(run_id) for run_id in ids]])
+    wait_until(
+        lambda: FlowRun.objects.filter(pk=during.pk, state="RUNNING").exists(),
+        timeout=30,
+        what="the second run of the message to start",
+        workers=[first],
+    )
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert FlowRun.objects.get(pk=before.pk).state == "COMPLETED"
+    assert FlowRun.objects.get(pk=after.pk).state == "SCHEDULED"
+
+    second = start_worker("rescuer-batch", concurrency=1, CELERY_VISIBILITY_TIMEOUT="2")
+    wait_until(
+        lambda: not FlowRun.objects.filter(pk__in=ids, state__in=["RUNNING", "SCHEDULED"]).exists(),
+        timeout=60,
+        what="the message's runs to end after the worker loss",
+        workers=[first, second],
+    )
+    runs = {run.pk: run for run in FlowRun.objects.filter(pk__in=ids)}
+    assert runs[before.pk].state == "COMPLETED" and runs[before.pk].run_count == 1  # not run again
+    restarted = runs[during.pk]
+    assert restarted.state == "COMPLETED" and restarted.run_count == 2, restarted.state_history
+    assert any(h["state"] == "CRASHED" and "was lost" in h["message"] for h in restarted.state_history)
+    assert runs[after.pk].state == "COMPLETED" and FlowRunHandle(after.pk).result() == 10
 
 
 def test_the_sweep_crashes_running_runs_whose_process_is_gone():
