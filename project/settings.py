@@ -48,14 +48,14 @@ if DEBUG:
         _local_secret(".secrets_key", _fernet_key)
     ]
 else:
-    try:
-        SECRET_KEY = env.str("DJANGO_SECRET_KEY")
-        RESULTDECK_SECRETS_KEYS = env.list("RESULTDECK_SECRETS_KEY")
-    except ImproperlyConfigured as exc:
+    # An empty value (as in a copied .env.example) counts as missing.
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+    RESULTDECK_SECRETS_KEYS = [key for key in env.list("RESULTDECK_SECRETS_KEY", default=[]) if key]
+    if not SECRET_KEY or not RESULTDECK_SECRETS_KEYS:
         raise ImproperlyConfigured(
             "With DJANGO_DEBUG off, set DJANGO_SECRET_KEY and RESULTDECK_SECRETS_KEY "
             "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
-        ) from exc
+        )
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])

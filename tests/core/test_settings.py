@@ -50,3 +50,28 @@ def test_embedded_default_generates_its_secrets_once(tmp_path):
     assert _manage("check", env=env).returncode == 0
     assert (tmp_path / ".secret_key").read_text() == first
     assert oct((tmp_path / ".secrets_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_empty_secrets_copied_from_the_example_count_as_missing(tmp_path):
+    result = _manage(
+        "check",
+        env={
+            "DJANGO_DEBUG": "off",
+            "DJANGO_SECRET_KEY": "",
+            "RESULTDECK_SECRETS_KEY": "",
+            "RESULTDECK_VAR_DIR": str(tmp_path),
+        },
+    )
+    assert result.returncode != 0
+    assert "set DJANGO_SECRET_KEY and RESULTDECK_SECRETS_KEY" in result.stderr
+
+
+def test_the_example_env_file_runs_the_embedded_default(tmp_path):
+    env_file = ROOT / ".env.example"
+    values = {}
+    for line in env_file.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            values[name] = value.strip('"')
+    result = _manage("check", env={**values, "RESULTDECK_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
