@@ -1,15 +1,20 @@
 """Engine benchmark: the same flow in Resultdeck and in Prefect 3.9.1, side by side, in one run.
 
     .venv/bin/python bench/engine.py [--sizes 100 1000] [--flows 1000] [--skip-prefect] [--skip-celery]
+        [--celery-only] [--concurrency 2] [--pool prefork] [--broker-db 7] [--database NAME]
 
 * N tasks (each returns a small dict), persist_result=True, local storage, in a fresh process
   each: time per task inside the flow (the whole flow call / N, after one warm-up flow, so every
   result write and run record is counted; wall and CPU), and the whole process
   (python start to exit). Prefect runs from the throwaway venv of scripts/prefect_venv.py, with its
   own temporary PREFECT_HOME (its ephemeral API server and SQLite, as a plain script gets).
-* Celery throughput: small flows submitted to two workers (Redis broker, PostgreSQL), flows/s
-  from the first submit to the last completed run. Needs the test services
-  (eval "$(scripts/services.sh env)").
+* Celery throughput: --flows small flows (examples' "sum-numbers": one task, results persisted)
+  submitted at once with ``flow_runs_submit_many`` to two workers (prefork, --concurrency
+  processes each, ``-O fair``, no gossip/mingle/heartbeat; acks_late and prefetch 1 as configured),
+  Redis broker (database --broker-db), PostgreSQL (a scratch database --database, dropped after):
+  flows/s from the first submit until every run is final. Its baseline, measured in the same run:
+  the same flows through the same worker function, one after another in one process, no broker.
+  Needs the test services (eval "$(scripts/services.sh env)").
 
 Targets: >= 20x less time per task than Prefect (whose reference figure here is 3.47 ms),
 whole process under 1 s for 100 tasks (Prefect: 8.6 s), >= 200 flows/s through two workers.

@@ -2,21 +2,41 @@
 
 ``QuerySet.bulk_create`` compiles every field of every row through the SQL compiler, which costs
 more than running the flow's tasks. Run records need none of that machinery (no signals, no
-conflict handling), so rows are adapted with each field's own ``get_db_prep_save`` and sent as one
-multi-row INSERT per batch, with RETURNING for generated ids where the database has it.
+conflict handling), so rows are adapted as each field's ``get_db_prep_save`` would (directly, for
+values whose adaptation is known) and sent as one multi-row INSERT per batch, with RETURNING for
+generated ids where the database has it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 import uuid
 from typing import Any
 
 from django.db import connections, router
+from django.db.backends.utils import CursorWrapper
 from django.db.models import AutoField, BigAutoField, SmallAutoField
 
 BATCH_ROWS = 400
 _AUTO_FIELDS = (AutoField, BigAutoField, SmallAutoField)
+
+
+def records_cursor(connection: Any) -> Any:
+    """A cursor for writing run records: Django's, without DEBUG's query log.
+
+    Under DEBUG (the default for scripts), every statement is logged with its parameters quoted
+    into the SQL; on SQLite that quoting is an extra query per 999 parameters, which costs more than
+    a multi-row INSERT of run records itself. Errors are still wrapped and execute wrappers still
+    run; when queries are captured on purpose (``force_debug_cursor``, as tests do), they are logged.
+    """
+    if connection.force_debug_cursor:
+        return connection.cursor()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        return CursorWrapper(connection.create_cursor(), connection)
 
 
 def rows_insert(model: Any, objects: list[Any]) -> None:
@@ -42,7 +62,7 @@ def rows_insert(model: Any, objects: list[Any]) -> None:
     row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
     returning = (" RETURNING " + quote(meta.pk.column)) if auto_pk else ""
     plan = [entry for entry in _adaptation_plan(model, connection) if entry[1] in fields]
-    with connection.cursor() as cursor:
+    with records_cursor(connection) as cursor:
         for start in range(0, len(objects), BATCH_ROWS):
             batch = objects[start : start + BATCH_ROWS]
             params = rows_params(plan, batch, connection=connection)
@@ -66,6 +86,7 @@ def rows_insert(model: Any, objects: list[Any]) -> None:
 
 ID_BLOCK = 200
 _reserved_ids: dict[tuple[int, str, str], list[int]] = {}
+_reserved_ids_guard = threading.Lock()
 
 
 def single_statement_supported(connection: Any) -> bool:
@@ -73,19 +94,19 @@ def single_statement_supported(connection: Any) -> bool:
 
 
 def ids_reserve(model: Any, count: int, *, connection: Any) -> list[int]:
-    """``count`` fresh values of ``model``'s id sequence (kept per process: forks never share them)."""
-    import os
-
+    """``count`` fresh values of ``model``'s id sequence (kept per process: forks never share them;
+    flows on several threads of one process take distinct ones)."""
     key = (os.getpid(), connection.alias, model._meta.db_table)
-    pool = _reserved_ids.setdefault(key, [])
-    if len(pool) < count:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [model._meta.db_table, model._meta.pk.column, max(ID_BLOCK, count - len(pool))],
-            )
-            pool.extend(row[0] for row in cursor.fetchall())
-    taken, pool[:] = pool[:count], pool[count:]
+    with _reserved_ids_guard:
+        pool = _reserved_ids.setdefault(key, [])
+        if len(pool) < count:
+            with records_cursor(connection) as cursor:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [model._meta.db_table, model._meta.pk.column, max(ID_BLOCK, count - len(pool))],
+                )
+                pool.extend(row[0] for row in cursor.fetchall())
+        taken, pool[:] = pool[:count], pool[count:]
     return taken
 
 
@@ -232,7 +253,7 @@ def statements_run_as_one(statements: list[tuple[str, list[Any]]], *, connection
         params.extend(statement_params)
     sql = (f"WITH {', '.join(parts)} " if parts else "") + last_sql
     params.extend(last_params)
-    with connection.cursor() as cursor:
+    with records_cursor(connection) as cursor:
         cursor.execute(sql, params)
 
 

@@ -2,10 +2,13 @@
 
 A flow call runs in the calling thread; its tasks run in that thread too, or on the flow's thread
 pool for ``task.submit()`` and ``task.map()``. Run records are written without a database round
-trip per state change: the flow run row is inserted when the run starts and updated when it ends;
-task runs (and the references to their results) are buffered and inserted in bulk, at the end of
-the flow and every ``RECORD_FLUSH_EVERY`` tasks or ``RECORD_FLUSH_SECONDS`` seconds. All database
-writes happen in the flow's own thread, so a test transaction or a worker's connection sees them.
+trip per state change: the flow run row is inserted when the run starts (on a worker, claimed with
+one UPDATE ... RETURNING) and updated when it ends; task runs (and the references to their
+results) are buffered and inserted in bulk, at the end of the flow and every ``RECORD_FLUSH_EVERY``
+tasks or ``RECORD_FLUSH_SECONDS`` seconds. On PostgreSQL the end of a run (references, task runs
+and the flow run's final state) is one atomic statement, durable before the flow call returns. All
+database writes happen in the flow's own thread, so a test transaction or a worker's connection
+sees them.
 
 Django is set up on first use (not at import), so ``from apps.flows import flow, task`` stays light.
 """
@@ -121,6 +124,11 @@ def worker_identity() -> str:
 
 def parameter_jsonable(value: Any, *, max_chars: int = PARAMETER_MAX_CHARS) -> Any:
     """A JSON value to record for a parameter; large or non-JSON values become a short description."""
+    kind = type(value)
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is str and len(value) * 6 + 2 <= max_chars:  # fits even with every character escaped
+        return value
     try:
         text = json.dumps(value, default=str)
     except (TypeError, ValueError, RecursionError):
@@ -835,6 +843,7 @@ def _task_prepare(
 ):
     django_ensure()
     from apps.flows.models import TaskRun
+    from apps.results.references import model_instance_new
 
     settings = _settings()
     task_key = flow_context.next_task_key(task.name) if flow_context else f"{task.name}-0"
@@ -855,7 +864,8 @@ def _task_prepare(
         else:
             target = target_build(storage_spec=task.result_storage, serializer_spec=task.result_serializer)
     run_id = fast_uuid4()
-    run = TaskRun(
+    run = model_instance_new(
+        TaskRun,
         id=run_id,
         flow_run_id=flow_context.flow_run.pk if flow_context else None,
         name=f"{task.name}-{run_id.hex[:8]}",
@@ -1214,9 +1224,11 @@ def flow_run_create(
     flow: Any, parameters: dict[str, Any], *, parent: FlowRunContext | None, state: StateType
 ):
     from apps.flows.models import FlowRun
+    from apps.results.references import model_instance_new
 
     run_id = fast_uuid4()
-    return FlowRun(
+    return model_instance_new(
+        FlowRun,
         id=run_id,
         name=f"{flow.name}-{run_id.hex[:8]}",
         flow_name=flow.name,

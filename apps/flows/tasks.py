@@ -1,11 +1,14 @@
 """Celery tasks: run a submitted flow on a worker, and sweep runs whose worker died.
 
-Messages carry only the flow run's id (JSON); parameters are read from the FlowRun row. With
-``acks_late`` and ``reject_on_worker_lost``, a message whose worker died is delivered again. The
-redelivered task then finds its run in RUNNING, owned by a process that is gone: it restarts the run
-when the flow has retries left (completed tasks reuse their persisted results) and otherwise ends
-it Crashed with the reason. ``flow_runs_sweep_orphans`` (Celery beat) catches runs stuck in RUNNING
-whose worker is gone and whose message will not come back.
+Messages carry only flow run ids (JSON): one (``flows.run``) or several submitted together
+(``flows.run_many``); parameters are read from the FlowRun row. A worker claims a Scheduled run and
+loads it with one ``UPDATE ... RETURNING``, so no two deliveries ever start the same run, and
+records its end with one more statement: two round trips for a small run. With ``acks_late`` and
+``reject_on_worker_lost``, a message whose worker died is delivered again. The redelivered task then
+finds its run in RUNNING, owned by a process that is gone: it restarts the run when the flow has
+retries left (completed tasks reuse their persisted results) and otherwise ends it Crashed with the
+reason. ``flow_runs_sweep_orphans`` (Celery beat) catches runs stuck in RUNNING whose worker is gone
+and whose message will not come back.
 """
 
 from __future__ import annotations

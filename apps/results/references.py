@@ -13,6 +13,30 @@ from apps.results.models import ResultReference
 
 LITERAL_TYPES = (type(None), bool)
 _NOT_GIVEN: Any = object()
+_field_defaults: dict[Any, list[tuple[str, Any]]] = {}
+
+
+def model_instance_new(model: Any, **values: Any) -> Any:
+    """``model(**values)`` for concrete field values (by attname), built without ``Model.__init__``.
+
+    The engine makes a run record and a reference for every task; ``Model.__init__`` checks each
+    keyword against every field and sends init signals, which costs more than the rest of the
+    record. Fields not given get their defaults, as with ``model()``.
+    """
+    from django.db.models.base import ModelState
+
+    defaults = _field_defaults.get(model)
+    if defaults is None:
+        # Field._get_default is the callable Django itself uses for each field's default.
+        defaults = _field_defaults[model] = [(f.attname, f._get_default) for f in model._meta.concrete_fields]
+    instance = object.__new__(model)
+    instance._state = ModelState()
+    attributes = instance.__dict__
+    for attname, default in defaults:
+        attributes[attname] = values.pop(attname) if attname in values else default()
+    if values:
+        raise TypeError(f"{model.__name__} has no fields named {', '.join(sorted(values))}")
+    return instance
 
 
 def value_is_literal(value: Any) -> bool:
@@ -78,7 +102,8 @@ def reference_from_record(
     expiration = metadata.expiration
     if isinstance(expiration, dt.datetime) and expiration.tzinfo is None:
         expiration = expiration.replace(tzinfo=dt.UTC)
-    reference = ResultReference(
+    reference = model_instance_new(
+        ResultReference,
         storage_location=storage_location_of(storage),
         key=key if key is not None else storage_relative_key(storage, metadata.storage_key),
         layout=ResultReference.Layout.V3_RECORD,
@@ -103,7 +128,8 @@ def reference_literal(value: Any, *, save: bool = False) -> ResultReference:
     """A literal result (None, True, False): the value itself, in the database, with no file."""
     if not value_is_literal(value):
         raise ValueError(f"only None, True and False are stored as literals, not {value_type_name(value)}")
-    reference = ResultReference(
+    reference = model_instance_new(
+        ResultReference,
         layout=ResultReference.Layout.LITERAL,
         is_literal=True,
         literal_value=value,

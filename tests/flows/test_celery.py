@@ -189,6 +189,14 @@ def test_runs_submitted_together_travel_several_to_a_message_and_all_complete(st
     assert 1 < len(messages) < 200  # several runs per message, and more than one message
 
 
+def test_a_worker_process_keeps_its_database_connection_from_run_to_run(start_worker):
+    # Celery's Django fixup would otherwise open a new connection for every task.
+    worker = start_worker("steady", concurrency=1)
+    handles = [flow_run_submit(flow_name="database-backend", parameters={}) for _ in range(10)]
+    backends = {handle.result(timeout=30) for handle in handles}
+    assert len(backends) == 1, (backends, worker.log_path.read_text()[-2000:])
+
+
 def test_a_time_limit_ends_the_run_failed_timed_out(start_worker):
     worker = start_worker("limits", concurrency=1)
     handle = flow_run_submit(flow_name="too-slow", parameters={})

@@ -34,3 +34,13 @@ def lost_with_worker(seconds: float = 30.0) -> str:
 def too_slow() -> str:
     time.sleep(10)
     return "never"
+
+
+@flow(name="database-backend", persist_result=True)
+def database_backend() -> int:
+    """The id of the PostgreSQL backend serving this run's database connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
