@@ -95,3 +95,13 @@ def admin_client_role(client, make_user):
     """A client signed in as a member of the admin role (not a Django superuser)."""
     client.force_login(make_user("admin", is_staff=True))
     return client
+
+
+@pytest.fixture(autouse=True)
+def _retention_cache_cleared():
+    """Each test sees the retention policies of its own database, not a cached earlier test's."""
+    from apps.results.retention import retention_cache_clear
+
+    retention_cache_clear()
+    yield
+    retention_cache_clear()

@@ -358,6 +358,7 @@ class RunRecorder:
 
         from apps.flows.bulk import rows_insert, single_statement_supported
         from apps.flows.models import FlowRun, TaskRun
+        from apps.results.retention import references_retention_apply
 
         with self._guard:
             pending, self._pending = self._pending, []
@@ -366,6 +367,7 @@ class RunRecorder:
         references = [ref for _, ref in pending if ref is not None]
         if flow_reference is not None:
             references.append(flow_reference)
+        references_retention_apply(references=references, flow_name=self.flow_run.flow_name)
         flow_run_values = None
         if flow_run_fields:
             if flow_reference is not None:

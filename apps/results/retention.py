@@ -8,6 +8,7 @@ request. The most specific enabled policy wins: block and flow, then flow alone,
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from django.db import transaction
@@ -34,14 +35,61 @@ def retention_policy_for(*, block: Any, flow_name: str | None) -> RetentionPolic
         scopes |= Q(block__isnull=True, flow_name=flow_name)
     if block_id is not None:
         scopes |= Q(block_id=block_id, flow_name="")
-    candidates = list(RetentionPolicy.objects.filter(scopes, enabled=True).select_related("block"))
-    if not candidates:
-        return None
+    return _policy_most_specific(
+        list(RetentionPolicy.objects.filter(scopes, enabled=True).select_related("block"))
+    )
+
+
+def _policy_most_specific(candidates: list[RetentionPolicy]) -> RetentionPolicy | None:
     # Both set beats flow only beats block only.
     return max(
         candidates,
         key=lambda policy: (bool(policy.block_id) and bool(policy.flow_name), bool(policy.flow_name)),
+        default=None,
     )
+
+
+# Workers record thousands of results a second: they read the (small) policy table at most this
+# often, so a policy saved in the web process reaches new results within this many seconds.
+POLICY_CACHE_SECONDS = 30.0
+_policy_cache: tuple[float, list[RetentionPolicy]] | None = None
+
+
+def retention_policies_cached() -> list[RetentionPolicy]:
+    global _policy_cache
+    now = time.monotonic()
+    if _policy_cache is None or now - _policy_cache[0] > POLICY_CACHE_SECONDS:
+        _policy_cache = (now, list(RetentionPolicy.objects.filter(enabled=True)))
+    return _policy_cache[1]
+
+
+def retention_cache_clear() -> None:
+    global _policy_cache
+    _policy_cache = None
+
+
+def references_retention_apply(*, references: list[ResultReference], flow_name: str) -> None:
+    """Give new references with no expiration of their own the expiration of their policy."""
+    policies = retention_policies_cached()
+    if not policies:
+        return
+    for reference in references:
+        if reference.pk is not None or reference.is_literal or reference.expiration is not None:
+            continue
+        policy = _policy_most_specific(
+            [
+                p
+                for p in policies
+                if (p.block_id is None or p.block_id == reference.block_id)
+                and (not p.flow_name or p.flow_name == flow_name)
+            ]
+        )
+        if policy is not None:
+            created = reference.created or dt.datetime.now(dt.UTC)
+            reference.expiration = created + policy.expire_after
+            # No retention_policy link here: the cached policy may have been deleted meanwhile, and a
+            # foreign key to it would fail the whole flow's records; the page derives the policy.
+            reference.expiration_source = ExpirationSource.POLICY
 
 
 def retention_expiration_for(
@@ -70,6 +118,7 @@ def retention_policy_save(
             "created_by": user if getattr(user, "is_authenticated", False) else None,
         },
     )
+    retention_cache_clear()
     return policy
 
 

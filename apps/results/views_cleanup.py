@@ -38,6 +38,7 @@ from .retention import (
     duration_parse,
     duration_text,
     retention_apply,
+    retention_cache_clear,
     retention_policy_save,
 )
 from .tasks import job_create, job_start, periodic_purge_last, periodic_purge_schedule_text
@@ -366,6 +367,7 @@ def policy_save(request):
 def policy_delete(request, pk: int):
     policy = get_object_or_404(RetentionPolicy, pk=pk)
     policy.delete()
+    retention_cache_clear()
     messages.success(request, "Policy removed; results keep the expiration they already have.")
     return redirect(reverse("results:cleanup") + "#policies")
 
