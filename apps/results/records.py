@@ -218,6 +218,14 @@ class JsonStringWriter(io.RawIOBase):
             self._target.write(json_string_body(text).encode("utf-8"))
         return size
 
+    def write_base64_lines(self, data: bytes) -> None:
+        """Write base64 text (its alphabet and newlines, as ``encodebytes`` makes it): only the
+        newlines need escaping, so the content check of ``write`` is skipped."""
+        if self._decoder is not None and self._decoder.getstate()[0]:
+            self.write(data)
+        else:
+            self._target.write(data.replace(b"\n", b"\\n"))
+
     def finish(self) -> None:
         if self._decoder is None:
             return
@@ -293,14 +301,17 @@ class JsonStringReader(io.RawIOBase):
             self._offset = len(self._pending)
         return b"".join(parts)
 
-    def _next_data(self) -> bytes:
+    def _next_data(self) -> bytearray:
         data, self._carry = self._carry, b""
         if data and not self._carry_is_partial:
-            return data
-        raw = self._fp.read(STREAM_CHUNK_BYTES)
-        if not raw:
+            return bytearray(data)
+        buffer = bytearray(len(data) + STREAM_CHUNK_BYTES)
+        buffer[: len(data)] = data
+        read = self._fp.readinto(memoryview(buffer)[len(data) :])
+        if not read:
             raise RecordFormatError("result file is truncated: the result string never ends")
-        return data + raw if data else bytes(raw)
+        del buffer[len(data) + read :]
+        return buffer
 
     def _fill(self) -> None:
         data = self._next_data()
@@ -309,26 +320,32 @@ class JsonStringReader(io.RawIOBase):
         if (
             not self._carry_text
             and (self._decoder is None or not self._decoder.getstate()[0])
+            and data.isascii()
             and self._fill_plain(data)
         ):
             return
-        self._fill_general(data)
+        self._fill_general(bytes(data))
 
-    def _fill_plain(self, data: bytes) -> bool:
-        """Unescape ``data`` when it is ASCII whose only escapes are ``\n``; False otherwise."""
+    def _fill_plain(self, data: bytearray) -> bool:
+        """Unescape ASCII ``data`` whose only escapes are ``\n``; False (nothing consumed) otherwise.
+
+        Lines of equal length (base64 as ``encodebytes`` writes it) are unescaped by strided
+        slice operations; other layouts with one ``bytes.replace``.
+        """
         quote = data.find(b'"')
-        body = data if quote < 0 else data[:quote]
-        if not body.isascii():
-            return False
+        end = len(data) if quote < 0 else quote
         tail = b""
-        if quote < 0 and body.endswith(b"\\"):
-            body, tail = body[:-1], b"\\"  # an escape cut by the read: finish it next time
-        unescaped = body.replace(b"\\n", b"\n")
-        if b"\\" in unescaped:
-            return False
+        if quote < 0 and end and data[end - 1] == _BACKSLASH:
+            tail, end = b"\\", end - 1  # an escape cut by the read: finish it next time
+        body = data[:end]
+        unescaped = _escaped_lines_unescape(body)
+        if unescaped is None:
+            unescaped = bytes(body).replace(b"\\n", b"\n")
+            if b"\\" in unescaped:
+                return False
         if quote >= 0:
             self.closed_quote = True
-            self._source.push_back_bytes(data[quote + 1 :])
+            self._source.push_back_bytes(bytes(data[quote + 1 :]))
         else:
             self._carry, self._carry_is_partial = tail, bool(tail)
         self._pending = unescaped
@@ -369,6 +386,24 @@ class JsonStringReader(io.RawIOBase):
             self._pending = decoded.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise RecordFormatError(f"result string holds an invalid character: {exc}") from None
+
+
+def _escaped_lines_unescape(body: bytearray) -> bytearray | None:
+    """``body`` with its ``\n`` escapes turned into newlines, when those escapes sit at a fixed
+    stride and there is no other backslash; None otherwise."""
+    first = body.find(b"\\n")
+    if first < 0:
+        return None if b"\\" in body else body
+    second = body.find(b"\\n", first + 2)
+    stride = second - first if second >= 0 else len(body)
+    count = (len(body) - 2 - first) // stride + 1
+    stop = first + count * stride
+    if body[first:stop:stride] != b"\\" * count or body[first + 1 : stop : stride] != b"n" * count:
+        return None
+    unescaped = bytearray(body)
+    del unescaped[first:stop:stride]
+    unescaped[first : first + count * (stride - 1) : stride - 1] = b"\n" * count
+    return None if b"\\" in unescaped else unescaped
 
 
 class _TextSource:
@@ -715,10 +750,14 @@ def _stream_record(source: _TextSource, *, max_decoded_bytes: int | None) -> Res
             source.stop_recording()
             reader = JsonStringReader(source)
             serializer = _limited(metadata.serializer, max_decoded_bytes)
-            buffered = io.BufferedReader(reader, buffer_size=STREAM_CHUNK_BYTES)
-            value = serializer.load_from(buffered)
-            while buffered.read(STREAM_CHUNK_BYTES):
-                pass
+            payload = (
+                reader
+                if serializer.reads_in_chunks
+                else io.BufferedReader(reader, buffer_size=STREAM_CHUNK_BYTES)
+            )
+            value = serializer.load_from(payload)
+            while payload.read(STREAM_CHUNK_BYTES):
+                pass  # the rest of the string must still be valid
             record = ResultRecord(metadata=metadata, result=value)
             fields[key] = None
         else:

@@ -53,6 +53,9 @@ DEFAULT_MAX_DECODED_BYTES = 2 * 1024**3
 STREAM_CHUNK_BYTES = 1024 * 1024
 # Writers pass data on in small pieces so a streamed value is never copied whole.
 WRITE_CHUNK_BYTES = 256 * 1024
+# Readers that decode (base64, decompression) ask their source for this much at a time: more
+# than one stream chunk, so a source that produces whole chunks hands them over uncopied.
+DECODE_CHUNK_BYTES = 4 * STREAM_CHUNK_BYTES
 
 PREFECT_JSON_OBJECT_ENCODER = "prefect.serializers.prefect_json_object_encoder"
 PREFECT_JSON_OBJECT_DECODER = "prefect.serializers.prefect_json_object_decoder"
@@ -105,58 +108,139 @@ def b64decode_bounded(data: bytes | bytearray | memoryview, *, limit: int, what:
         raise SerializationError(f"invalid base64 in {what}: {exc}") from None
 
 
-class Base64DecodingReader(io.RawIOBase):
-    """Read-only file that base64-decodes another binary file as it is read."""
+class _ChunkedRawReader(io.RawIOBase):
+    """A read-only file that produces its data chunk by chunk (``_next_chunk``).
+
+    ``read(size)`` hands out a whole produced chunk, uncopied, when ``size`` allows; fewer bytes
+    than asked for is normal (raw file semantics), so wrap it in ``io.BufferedReader`` for a
+    consumer that needs exact reads.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = b""
+        self._offset = 0
+        self._exhausted = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_chunk(self) -> bytes | None:
+        """The next piece of output (may be empty), or None at the end."""
+        raise NotImplementedError
+
+    def _has_pending(self) -> bool:
+        while self._offset >= len(self._pending):
+            if self._exhausted:
+                return False
+            chunk = self._next_chunk()
+            if chunk is None:
+                self._exhausted = True
+                self._pending, self._offset = b"", 0
+                return False
+            self._pending, self._offset = chunk, 0
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._has_pending():
+            return 0
+        count = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:count] = memoryview(self._pending)[self._offset : self._offset + count]
+        self._offset += count
+        return count
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if not size or not self._has_pending():
+            return b""
+        if self._offset == 0 and size >= len(self._pending):
+            chunk, self._pending = self._pending, b""
+            return chunk
+        chunk = self._pending[self._offset : self._offset + size]
+        self._offset += len(chunk)
+        return chunk
+
+    def readall(self) -> bytes:
+        parts = []
+        while self._has_pending():
+            parts.append(self._pending[self._offset :])
+            self._offset = len(self._pending)
+        return b"".join(parts)
+
+
+class Base64DecodingReader(_ChunkedRawReader):
+    """Read-only file that base64-decodes another binary file as it is read.
+
+    Decodes each chunk it reads as a whole: first as compact base64 (what arrives after a record
+    has been unescaped), and only when that fails with the whitespace removed first.
+    """
 
     def __init__(self, source: BinaryIO, *, limit: int, what: str = "payload"):
         super().__init__()
         self._source = source
         self._limit = limit
         self._what = what
-        self._pending = b""
         self._carry = b""
         self._produced = 0
         self._padded = False
         self._eof = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending and not self._eof:
-            self._fill()
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-    def _fill(self) -> None:
-        raw = self._source.read(STREAM_CHUNK_BYTES)
+    def _next_chunk(self) -> bytes | None:
+        if self._eof:
+            return None
+        raw = self._source.read(DECODE_CHUNK_BYTES)
         if not raw:
             self._eof = True
             if self._carry:
                 raise SerializationError(
                     f"invalid base64 in {self._what}: truncated (incomplete final group)"
                 )
-            return
-        compact = self._carry + bytes(raw).translate(None, _BASE64_WHITESPACE)
-        usable = len(compact) // 4 * 4
-        self._carry = compact[usable:]
-        if not usable:
-            return
-        if self._padded:
-            raise SerializationError(f"invalid base64 in {self._what}: data after the final padding")
+            return None
+        buffer = bytearray(self._carry)
+        buffer += raw
+        _regular_newlines_remove(buffer)
+        padded_before = self._padded
         try:
-            decoded = binascii.a2b_base64(compact[:usable], strict_mode=True)
-        except binascii.Error as exc:
-            raise SerializationError(f"invalid base64 in {self._what}: {exc}") from None
-        self._padded = compact[usable - 1 : usable] == b"="
+            decoded = self._decode(buffer)
+        except binascii.Error:
+            # Whitespace the fast pass left (irregular lines, CRLF) or invalid data: strip, retry.
+            self._padded = padded_before
+            try:
+                decoded = self._decode(buffer.translate(None, _BASE64_WHITESPACE))
+            except binascii.Error as exc:
+                raise SerializationError(f"invalid base64 in {self._what}: {exc}") from None
         self._produced += len(decoded)
         if self._produced > self._limit:
             raise DecodeLimitError(
                 f"base64 {self._what} decodes to more than the limit of {self._limit} bytes"
             )
-        self._pending = decoded
+        return decoded
+
+    def _decode(self, buffer: bytearray) -> bytes:
+        usable = len(buffer) // 4 * 4
+        if usable and self._padded:
+            raise SerializationError(f"invalid base64 in {self._what}: data after the final padding")
+        decoded = binascii.a2b_base64(memoryview(buffer)[:usable], strict_mode=True) if usable else b""
+        if usable:
+            self._padded = buffer[usable - 1] == 0x3D  # '='
+        # Whitespace in the last partial group (a trailing newline) is ignored like anywhere else.
+        self._carry = bytes(buffer[usable:]).translate(None, _BASE64_WHITESPACE)
+        return decoded
+
+
+def _regular_newlines_remove(buffer: bytearray) -> None:
+    """Delete the newlines of lines of equal length (MIME base64) in place, by strided deletion;
+    leaves ``buffer`` alone when its newlines are not at a fixed stride."""
+    first = buffer.find(b"\n")
+    if first < 0:
+        return
+    second = buffer.find(b"\n", first + 1)
+    stride = second - first if second >= 0 else len(buffer)
+    count = (len(buffer) - 1 - first) // stride + 1
+    stop = first + count * stride
+    if buffer[first:stop:stride] == b"\n" * count:
+        del buffer[first:stop:stride]
 
 
 class MimeBase64Writer(io.RawIOBase):
@@ -165,6 +249,8 @@ class MimeBase64Writer(io.RawIOBase):
     def __init__(self, target: BinaryIO):
         super().__init__()
         self._target = target
+        # A target that knows base64 text needs no checking (a record's string escaper) gets it so.
+        self._emit = getattr(target, "write_base64_lines", None) or target.write
         self._tail = b""
 
     def writable(self) -> bool:
@@ -179,19 +265,56 @@ class MimeBase64Writer(io.RawIOBase):
             view = view[need:]
             if len(self._tail) < _MIME_LINE_INPUT:
                 return size
-            self._target.write(base64.encodebytes(self._tail))
+            self._emit(base64.encodebytes(self._tail))
             self._tail = b""
         whole = len(view) // _MIME_LINE_INPUT * _MIME_LINE_INPUT
         for start in range(0, whole, _MIME_CHUNK_INPUT):
-            self._target.write(base64.encodebytes(view[start : min(start + _MIME_CHUNK_INPUT, whole)]))
+            self._emit(base64.encodebytes(view[start : min(start + _MIME_CHUNK_INPUT, whole)]))
         self._tail = bytes(view[whole:])
         return size
 
     def finish(self) -> None:
         """Write the last partial line; the target stays open."""
         if self._tail:
-            self._target.write(base64.encodebytes(self._tail))
+            self._emit(base64.encodebytes(self._tail))
             self._tail = b""
+
+
+class _SmallFirstBase64Writer:
+    """Like ``MimeBase64Writer``, but output that stays under ``SMALL_OUTPUT_BYTES`` is kept and
+    encoded in one call at ``finish`` (most values are small: this is their fast path)."""
+
+    SMALL_OUTPUT_BYTES = 64 * 1024
+
+    def __init__(self, target: BinaryIO):
+        self._target = target
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._streaming: MimeBase64Writer | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self._streaming is None:
+            size = len(data) if type(data) is bytes else memoryview(data).nbytes
+            if self._size + size <= self.SMALL_OUTPUT_BYTES:
+                self._parts.append(bytes(data))
+                self._size += size
+                return size
+            # Too large to keep: stream from here on, without copying ``data``.
+            self._streaming = MimeBase64Writer(self._target)
+            parts, self._parts = self._parts, []
+            for kept in parts:
+                self._streaming.write(kept)
+        return self._streaming.write(data)
+
+    def finish(self) -> None:
+        if self._streaming is not None:
+            self._streaming.finish()
+        elif self._parts:
+            emit = getattr(self._target, "write_base64_lines", None) or self._target.write
+            emit(base64.encodebytes(b"".join(self._parts)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -276,7 +399,7 @@ class _StreamDecompressor:
         return out
 
 
-class DecompressingReader(io.RawIOBase):
+class DecompressingReader(_ChunkedRawReader):
     """Read-only file that decompresses another binary file, refusing to exceed ``limit``."""
 
     def __init__(self, source: BinaryIO, *, compressionlib: str, limit: int):
@@ -288,33 +411,27 @@ class DecompressingReader(io.RawIOBase):
         self._source_eof = False
         self._last_full = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        want = len(buffer)
-        if not want:
-            return 0
+    def _next_chunk(self) -> bytes | None:
         decompressor = self._decompressor
         while True:
             if decompressor.finished:
-                return 0
+                return None
             if self._last_full or not decompressor.wants_input:
                 chunk = b""
             elif self._source_eof:
                 if decompressor.at_stream_boundary:
-                    return 0
+                    return None
                 raise SerializationError(
                     f"{decompressor.compressionlib} data is corrupt or truncated: "
                     "compressed data ended before the end-of-stream marker"
                 )
             else:
-                chunk = self._source.read(STREAM_CHUNK_BYTES)
+                chunk = self._source.read(DECODE_CHUNK_BYTES)
                 if not chunk:
                     self._source_eof = True
                     continue
-            out = decompressor.decompress(chunk, want)
-            self._last_full = len(out) == want
+            out = decompressor.decompress(chunk, DECODE_CHUNK_BYTES)
+            self._last_full = len(out) == DECODE_CHUNK_BYTES
             if out:
                 self._produced += len(out)
                 if self._produced > self._limit:
@@ -322,17 +439,13 @@ class DecompressingReader(io.RawIOBase):
                         f"{decompressor.compressionlib} data decompresses to more than the limit of "
                         f"{self._limit} bytes"
                     )
-                buffer[: len(out)] = out
-                return len(out)
+                return out
 
 
 def decompress_bounded(data: bytes, *, compressionlib: str, limit: int) -> bytes:
     """Decompress ``data`` (all streams, like ``<lib>.decompress``) up to ``limit`` bytes."""
     reader = DecompressingReader(io.BytesIO(data), compressionlib=compressionlib, limit=limit)
-    out = io.BytesIO()
-    while chunk := reader.read(STREAM_CHUNK_BYTES):
-        out.write(chunk)
-    return out.getvalue()
+    return reader.readall()
 
 
 def read_bounded(fp: BinaryIO, *, limit: int, what: str = "payload") -> bytes:
@@ -527,6 +640,9 @@ class Serializer(ABC):
 
     type: ClassVar[str]
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+    # True when ``load_from`` only calls ``read(size)`` on its file and copes with short reads,
+    # so a caller may hand it a raw reader (chunks passed on uncopied) instead of a buffered one.
+    reads_in_chunks: ClassVar[bool] = False
 
     @abstractmethod
     def dumps(self, obj: Any) -> bytes: ...
@@ -649,6 +765,7 @@ def _unpickle_failure(exc: BaseException) -> SerializationError:
 @register_serializer
 class PickleSerializer(Serializer):
     type = "pickle"
+    reads_in_chunks = True
 
     def __init__(self, picklelib: str = "cloudpickle", picklelib_version: str | None = None):
         self.picklelib = _check_dotted_name(picklelib, field="picklelib")
@@ -686,7 +803,7 @@ class PickleSerializer(Serializer):
 
     def dump_to(self, obj: Any, fp: BinaryIO) -> None:
         lib = self._library()
-        writer = MimeBase64Writer(fp)
+        writer = _SmallFirstBase64Writer(fp)
         try:
             if callable(getattr(lib, "dump", None)):
                 lib.dump(obj, writer)
@@ -1041,6 +1158,7 @@ class CompressedSerializer(Serializer):
 
     type = "compressed"
     default_inner: ClassVar[str] = "pickle"
+    reads_in_chunks = True
 
     def __init__(
         self,
@@ -1098,12 +1216,11 @@ class CompressedSerializer(Serializer):
         decoded = Base64DecodingReader(
             fp, limit=self.max_decoded_bytes, what=f"{self.compressionlib} payload"
         )
-        inflated = io.BufferedReader(
-            DecompressingReader(
-                io.BufferedReader(decoded), compressionlib=self.compressionlib, limit=self.max_decoded_bytes
-            ),
-            buffer_size=STREAM_CHUNK_BYTES,
+        inflated = DecompressingReader(
+            decoded, compressionlib=self.compressionlib, limit=self.max_decoded_bytes
         )
+        if not self.serializer.reads_in_chunks:
+            inflated = io.BufferedReader(inflated, buffer_size=STREAM_CHUNK_BYTES)
         value = self.serializer.load_from(inflated)
         while inflated.read(STREAM_CHUNK_BYTES):
             pass  # check the rest of the stream (its end marker and checksum)

@@ -5,9 +5,11 @@ is asked of every backend through the parametrised ``filesystem`` fixture.
 """
 
 import os
+import shutil
 import socket
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -375,6 +377,62 @@ class TestLocalFileSystem:
             filesystem.read_path("dir")
         with pytest.raises(StorageError, match="directory"):
             filesystem.write_path("dir", b"x")
+
+    def test_open_write_onto_a_directory_is_refused_and_leaves_no_temp_file(self, tmp_path):
+        filesystem = LocalFileSystem(basepath=tmp_path)
+        (tmp_path / "taken").mkdir()
+        with (
+            pytest.raises(StorageError, match="a directory of that name exists"),
+            filesystem.open_write("taken") as stream,
+        ):
+            stream.write(b"x")
+        assert os.listdir(tmp_path) == ["taken"]
+        assert os.listdir(tmp_path / "taken") == []
+
+    def test_a_directory_removed_after_a_write_is_created_again(self, tmp_path):
+        filesystem = LocalFileSystem(basepath=tmp_path / "store")
+        filesystem.write_path("deep/one", b"1")
+        shutil.rmtree(tmp_path / "store")
+        filesystem.write_path("deep/two", b"2")
+        assert (tmp_path / "store" / "deep" / "two").read_bytes() == b"2"
+        shutil.rmtree(tmp_path / "store")
+        with filesystem.open_write("deep/three") as stream:
+            stream.write(b"3")
+        assert (tmp_path / "store" / "deep" / "three").read_bytes() == b"3"
+
+    def test_overwriting_replaces_the_object_and_leaves_only_it(self, tmp_path):
+        filesystem = LocalFileSystem(basepath=tmp_path)
+        filesystem.write_path("k", b"old value")
+        filesystem.write_path("k", b"new")
+        assert filesystem.read_path("k") == b"new"
+        with filesystem.open_write("k") as stream:
+            stream.write(b"newest")
+        assert filesystem.read_path("k") == b"newest"
+        assert os.listdir(tmp_path) == ["k"]
+
+    def test_concurrent_writers_of_one_key_never_collide_or_leave_temp_files(self, tmp_path):
+        filesystem = LocalFileSystem(basepath=tmp_path)
+        payloads = [bytes([index]) * 50_000 for index in range(8)]
+
+        def write(payload: bytes) -> None:
+            for _ in range(20):
+                with filesystem.open_write("shared") as stream:
+                    stream.write(payload[:25_000])
+                    stream.write(payload[25_000:])
+                filesystem.write_path("shared", payload)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(write, payloads))
+        assert filesystem.read_path("shared") in payloads
+        assert os.listdir(tmp_path) == ["shared"]
+
+    def test_absolute_keys_under_the_base_path_resolve_to_the_same_key(self, tmp_path):
+        filesystem = LocalFileSystem(basepath=tmp_path)
+        resolved = filesystem.resolve_path("a//b/./c")
+        assert resolved == str(tmp_path.resolve() / "a" / "b" / "c")
+        assert filesystem.relative_key(resolved) == "a/b/c"
+        with pytest.raises(UnsafeKeyError):
+            filesystem.relative_key(str(tmp_path.resolve()) + "/a/../../x")
 
     def test_listing_reports_file_sizes_and_modification_times(self, tmp_path):
         filesystem = LocalFileSystem(basepath=tmp_path)

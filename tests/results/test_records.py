@@ -6,6 +6,7 @@ import io
 import json
 import lzma
 import os
+import threading
 import tracemalloc
 import uuid
 
@@ -272,3 +273,81 @@ def test_record_without_result_key_fields_is_reported():
         ResultRecord.deserialize(
             b'{"metadata": {"serializer": {"type": "json"}, "expiration": "soon"}, "result": "1"}'
         )
+
+
+# -- chunk boundaries of the streaming reader --------------------------------------------------------
+# A streamed record is read as a 64 KiB head, then in 1 MiB reads: these are the file offsets where
+# one read ends and the next begins.
+HEAD_BYTES = 64 * 1024
+READ_BYTES = 1024 * 1024
+
+
+def _read_in_thread(data: bytes, timeout: float = 60.0):
+    """deserialize_from in a thread, so a reader that stops making progress fails the test."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["record"] = ResultRecord.deserialize_from(io.BytesIO(data))
+        except BaseException as exc:  # reported below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    assert not worker.is_alive(), "reading the record never finished"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["record"]
+
+
+@pytest.mark.parametrize("reads", [1, 2], ids=["first-boundary", "second-boundary"])
+def test_escapes_cut_by_a_read_boundary_are_decoded(reads):
+    boundary = HEAD_BYTES + reads * READ_BYTES
+    # Escaped twice (by the JSON serializer, then by the record): quotes, backslashes, \u escapes
+    # and surrogate pairs, with plain runs between them so a cut lands at every offset.
+    dense = ('"' + "abcdefghijklmno" + "\\日🚀é\t") * 6
+    probe = _record(JSONSerializer(), value="").serialize()
+    prefix_bytes = len(probe) - len(b'""}')
+    distances = set()
+    for shift in range(56):
+        value = "a" * (boundary - prefix_bytes - 200 + shift) + dense + "z" * 5000
+        data = _record(JSONSerializer(), value=value).serialize()
+        last_slash = data.rfind(b"\\", 0, boundary)
+        distances.add(boundary - last_slash)
+        assert _read_in_thread(data).result == value
+    # Every position of an escape's start within the last 12 bytes before the boundary was met.
+    assert set(range(1, 13)) <= distances
+
+
+@pytest.mark.parametrize("size", [READ_BYTES - 3, 3 * READ_BYTES + 1, 8 * READ_BYTES + 77])
+def test_base64_records_of_several_sizes_read_back_whatever_the_read_boundaries(size):
+    value = os.urandom(size)
+    data = _record(PickleSerializer(), value=value).serialize()
+    assert _read_in_thread(data).result == value
+    # Reads of an odd size cut the escaped newlines and the base64 groups everywhere.
+    odd_reads = io.BufferedReader(SmallReads(data, step=100_003), buffer_size=100_003)
+    assert ResultRecord.deserialize_from(odd_reads).result == value
+
+
+def test_a_record_with_irregular_lines_and_escapes_reads_back():
+    # Base64 with lines of varying length (not what encodebytes writes) and a CRLF line end.
+    payload = base64.b64encode(PickleSerializer()._library().dumps(os.urandom(2 * READ_BYTES)))
+    lines, start = [], 0
+    while start < len(payload):
+        length = 50 + start % 37
+        lines.append(payload[start : start + length])
+        start += length
+    text = "\n".join(line.decode() for line in lines)
+    document = {"metadata": ResultRecordMetadata(storage_key="k").to_dict(), "result": text}
+    document["metadata"]["expiration"] = None
+    data = json.dumps(document).encode().replace(b"\\n", b"\\r\\n", 1)  # one CRLF line end
+    value = ResultRecord.deserialize_from(io.BytesIO(data)).result
+    assert value == PickleSerializer().loads(text.encode())
+
+
+def test_a_truncated_string_ending_in_a_cut_escape_is_reported_not_looped_on():
+    data = _record(JSONSerializer(), value="x" * (2 * READ_BYTES) + '"' * 100).serialize()
+    cut = data[: data.rfind(b"\\") + 1]
+    with pytest.raises(RecordFormatError, match="truncated"):
+        _read_in_thread(cut)

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.results.serializers import (
+    Base64DecodingReader,
     CompressedJSONSerializer,
     CompressedPickleSerializer,
     CompressedSerializer,
@@ -384,3 +385,57 @@ def test_fast_lzma_is_much_faster_than_prefect_default_on_random_data():
     default_seconds = time.perf_counter() - started
     assert lzma.decompress(fast) == data
     assert fast_seconds * 10 < default_seconds
+
+
+# -- streamed base64 -------------------------------------------------------------------------------
+
+
+class _Chunks(io.RawIOBase):
+    """A file that hands out its data in the given piece sizes, cycling through them."""
+
+    def __init__(self, data: bytes, sizes: list[int]):
+        self._data, self._sizes, self._pos, self._turn = data, sizes, 0, 0
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        step = self._sizes[self._turn % len(self._sizes)]
+        self._turn += 1
+        chunk = self._data[self._pos : self._pos + min(step, size)]
+        self._pos += len(chunk)
+        return chunk
+
+
+RAW = bytes(range(256)) * 4000 + b"tail"
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        pytest.param(base64.encodebytes(RAW), id="mime-lines"),
+        pytest.param(base64.b64encode(RAW), id="one-line"),
+        pytest.param(base64.encodebytes(RAW).replace(b"\n", b"\r\n"), id="crlf"),
+        pytest.param(
+            b" \n".join(base64.b64encode(RAW)[i : i + 61] for i in range(0, 1_400_000, 61)), id="ragged"
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "sizes", [[1 << 22], [7, 1 << 20, 3], [100_003]], ids=["whole", "tiny-and-large", "odd"]
+)
+def test_base64_reader_decodes_every_layout_across_any_read_sizes(layout, sizes):
+    reader = Base64DecodingReader(_Chunks(layout, sizes), limit=len(RAW))
+    assert reader.read() == RAW
+
+
+def test_base64_reader_refuses_data_after_the_padding_and_bad_characters():
+    padded = base64.encodebytes(b"ab")  # "YWI=\n"
+    with pytest.raises(SerializationError, match="after the final padding"):
+        Base64DecodingReader(_Chunks(padded + padded, [5]), limit=100).read()
+    with pytest.raises(SerializationError, match="invalid base64"):
+        Base64DecodingReader(io.BytesIO(b"YWJj" * 100 + b"YW!j"), limit=1000).read()
+    with pytest.raises(SerializationError, match="truncated"):
+        Base64DecodingReader(io.BytesIO(b"YWJjYW"), limit=1000).read()
+    with pytest.raises(DecodeLimitError):
+        Base64DecodingReader(io.BytesIO(base64.encodebytes(RAW)), limit=len(RAW) - 1).read()

@@ -23,6 +23,7 @@ from apps.results.store import (
     LockManagerRequiredError,
     ResultNotFoundError,
     ResultStore,
+    storage_write_spooled,
 )
 
 VALUE = {"a": [1, 2.5, "x", None, True], "nested": {"deep": [[1]]}, "ü": "ñ"}
@@ -357,3 +358,52 @@ def test_a_50_mib_value_streams_without_extra_copies(tmp_path):
     assert read_back == value
     assert write_peak < 2 * len(value), f"writing peaked at {write_peak / MIB:.0f} MiB"
     assert read_peak < 2 * len(value), f"reading peaked at {read_peak / MIB:.0f} MiB (the value itself is 50)"
+
+
+# -- spooled writes --------------------------------------------------------------------------------
+
+
+class CountingFileSystem(LocalFileSystem):
+    """Local storage that counts which write method stored each object."""
+
+    def __init__(self, basepath):
+        super().__init__(basepath=basepath)
+        self.whole_writes = 0
+        self.streamed_writes = 0
+
+    def write_path(self, path, content):
+        self.whole_writes += 1
+        return super().write_path(path, content)
+
+    def open_write(self, path):
+        self.streamed_writes += 1
+        return super().open_write(path)
+
+
+def test_small_values_are_written_whole_and_large_ones_streamed(tmp_path):
+    storage = CountingFileSystem(tmp_path)
+    store = ResultStore(result_storage=storage, cache_result_in_memory=False)
+    store.write(VALUE, key="small")
+    assert (storage.whole_writes, storage.streamed_writes) == (1, 0)
+    large = os.urandom(3 * MIB)
+    store.write(large, key="large")
+    assert (storage.whole_writes, storage.streamed_writes) == (1, 1)
+    assert store.read("small").result == VALUE
+    assert store.read("large").result == large
+    assert sorted(os.listdir(tmp_path)) == ["large", "small"]
+
+
+def test_a_failing_spooled_write_stores_nothing(tmp_path):
+    storage = LocalFileSystem(basepath=tmp_path)
+    for size in (10, 5000):
+        with (
+            pytest.raises(RuntimeError, match="serializer broke"),
+            storage_write_spooled(storage, "broken", spool_limit=1000) as stream,
+        ):
+            stream.write(b"x" * size)
+            raise RuntimeError("serializer broke")
+    assert os.listdir(tmp_path) == []
+    with storage_write_spooled(storage, "fine", spool_limit=1000) as stream:
+        for _ in range(5):
+            stream.write(b"y" * 700)
+    assert storage.read_path("fine") == b"y" * 3500
