@@ -44,6 +44,7 @@ from apps.results.serializers import (
     PickleSerializer,
     SerializationError,
     Serializer,
+    _ChunkedRawReader,
     serializer_from,
 )
 
@@ -243,7 +244,7 @@ _BACKSLASH = 0x5C
 _LONGEST_ESCAPE = 6
 
 
-class JsonStringReader(io.RawIOBase):
+class JsonStringReader(_ChunkedRawReader):
     """Read-only file over the *content* of a JSON string that starts at the current position
     of a text source; yields the unescaped value as UTF-8 and stops at the closing quote.
 
@@ -258,48 +259,15 @@ class JsonStringReader(io.RawIOBase):
         self._fp = source.fp
         self._carry = source.detach_bytes()  # bytes not yet unescaped
         self._carry_is_partial = False  # the carry ends inside an escape: read more before decoding
-        self._pending = b""
-        self._offset = 0
         self._decoder: codecs.IncrementalDecoder | None = None  # UTF-8 across reads, general path
         self._carry_text = ""  # a high surrogate waiting for its pair
         self.closed_quote = False
 
-    def readable(self) -> bool:
-        return True
-
-    def _has_pending(self) -> bool:
-        while self._offset >= len(self._pending):
-            if self.closed_quote:
-                return False
-            self._fill()
-        return True
-
-    def readinto(self, buffer) -> int:
-        if not self._has_pending():
-            return 0
-        count = min(len(buffer), len(self._pending) - self._offset)
-        buffer[:count] = memoryview(self._pending)[self._offset : self._offset + count]
-        self._offset += count
-        return count
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        if not size or not self._has_pending():
-            return b""
-        if self._offset == 0 and size >= len(self._pending):
-            chunk, self._pending = self._pending, b""
-            return chunk
-        chunk = self._pending[self._offset : self._offset + size]
-        self._offset += len(chunk)
-        return chunk
-
-    def readall(self) -> bytes:
-        parts = []
-        while self._has_pending():
-            parts.append(self._pending[self._offset :])
-            self._offset = len(self._pending)
-        return b"".join(parts)
+    def _next_chunk(self) -> bytes | None:
+        if self.closed_quote:
+            return None
+        self._fill()
+        return self._pending
 
     def _next_data(self) -> bytearray:
         data, self._carry = self._carry, b""
