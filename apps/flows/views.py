@@ -1,20 +1,18 @@
-"""Flow pages: the list of registered flows, a run form built from a flow's signature, and minimal
-run pages (list and detail) that the runs browser will replace."""
+"""Flow pages: the list of registered flows and a run form built from a flow's signature.
+
+The run pages themselves are in views_runs.py."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
 
-from .models import FlowRun
 from .registry import FlowNotFoundError, flow_get, flow_registry, parameters_validate, signature_parameters
-
-RUN_LIST_LIMIT = 100
 
 
 def flow_list(request):
@@ -85,14 +83,3 @@ def flow_run(request, name: str):
 
 def _required(flow) -> set[str]:
     return {p["name"] for p in signature_parameters(flow.signature) if p["required"]}
-
-
-def run_list(request):
-    runs = FlowRun.objects.select_related("result")[:RUN_LIST_LIMIT]
-    return render(request, "flows/run_list.html", {"runs": runs})
-
-
-def run_detail(request, pk):
-    run = get_object_or_404(FlowRun.objects.select_related("result", "parent_flow_run"), pk=pk)
-    task_runs = run.task_runs.select_related("result")
-    return render(request, "flows/run_detail.html", {"run": run, "task_runs": task_runs})
