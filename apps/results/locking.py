@@ -123,9 +123,7 @@ class LockManager(ABC):
             remaining = _remaining(deadline)
             if remaining == 0:
                 return False
-            await asyncio.sleep(
-                self.poll_interval if remaining is None else min(self.poll_interval, remaining)
-            )
+            await asyncio.sleep(self._sleep_time(remaining))
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is free (released or expired); False if ``timeout`` passes first."""
@@ -143,9 +141,7 @@ class LockManager(ABC):
             remaining = _remaining(deadline)
             if remaining == 0:
                 return False
-            await asyncio.sleep(
-                self.poll_interval if remaining is None else min(self.poll_interval, remaining)
-            )
+            await asyncio.sleep(self._sleep_time(remaining))
         return True
 
     @contextlib.contextmanager
