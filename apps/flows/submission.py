@@ -61,7 +61,7 @@ def flow_run_state(flow_run: Any) -> State:
     reference = flow_run.result
     if reference is not None:
         state.reference_id = reference.pk
-        state._loader = lambda: reference_value_load(reference)
+        state.result_loader = lambda: reference_value_load(reference)
     return state
 
 
