@@ -19,7 +19,6 @@ from apps.results.references import (
     PendingReference,
     reference_from_record,
     reference_literal,
-    storage_location_of,
     storage_relative_key,
     value_is_literal,
 )
@@ -72,10 +71,6 @@ class ResultTarget:
             storage_block_id=self.store.storage_block_id,
             cache_result_in_memory=False,
         )
-
-    @property
-    def location(self) -> str:
-        return storage_location_of(self.storage)
 
 
 def target_build(*, storage_spec: Any, serializer_spec: Any) -> ResultTarget:
