@@ -9,29 +9,19 @@ project's default settings) can call them without knowing about Django.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from uuid import UUID
+
+from apps.core.django_setup import django_ensure
 
 
 class BlockTypeMismatchError(TypeError):
     pass
 
 
-def _django_ensure() -> None:
-    from django.apps import apps
-
-    if apps.ready:
-        return
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    django.setup()
-
-
 def filesystem_save(filesystem: Any, name: str, overwrite: bool = False) -> UUID:
     """Save ``filesystem`` as block ``<its type>/<name>``; an existing name needs ``overwrite=True``."""
-    _django_ensure()
+    django_ensure()
     from .services import block_save
 
     return block_save(filesystem, name=name, overwrite=overwrite).pk
@@ -39,7 +29,7 @@ def filesystem_save(filesystem: Any, name: str, overwrite: bool = False) -> UUID
 
 def filesystem_load(cls: type | None, name_or_slug: str) -> Any:
     """Load a saved block: ``filesystem_load(S3, "demo")``, or ``filesystem_load(None, "s3/demo")``."""
-    _django_ensure()
+    django_ensure()
     from .services import block_load
 
     if not isinstance(name_or_slug, str) or not name_or_slug:

@@ -6,6 +6,7 @@ with a JSON object of parameters (validated against the flow's signature) queues
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -17,7 +18,11 @@ from rest_framework.routers import DefaultRouter
 from apps.core.permissions import HasRole
 from apps.core.roles import Role
 
-from .registry import FlowNotFoundError, flow_get, flow_registry, parameters_validate, signature_parameters
+from .api_runs import FlowRunViewSet
+from .models import FlowRun
+from .parameters import parameters_validate, signature_parameters
+from .registry import FlowNotFoundError, flow_get, flow_registry
+from .submission import flow_run_submit
 
 
 class FlowParameterSerializer(serializers.Serializer):
@@ -72,11 +77,6 @@ class FlowViewSet(viewsets.ViewSet):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: FlowRunCreatedSerializer})
     @action(detail=True, methods=["post"], url_path="runs")
     def runs(self, request, name=None):
-        from django.urls import reverse
-
-        from .models import FlowRun
-        from .submission import flow_run_submit
-
         flow = self._flow(name)
         body = request.data
         if isinstance(body, dict) and set(body) == {"parameters"} and isinstance(body["parameters"], dict):
@@ -106,7 +106,5 @@ class FlowViewSet(viewsets.ViewSet):
 
 
 def register(router: DefaultRouter) -> None:
-    from .api_runs import FlowRunViewSet
-
     router.register("flows", FlowViewSet, basename="flow")
     router.register("runs", FlowRunViewSet, basename="flow-run")

@@ -1,7 +1,8 @@
 """``@flow`` and ``@task``: decorate functions to get recorded runs and persisted results.
 
 Decorating is cheap and imports neither Django nor the result machinery; both load on the first
-call. The arguments are Prefect's, and mean what the persistence rules in DESIGN.md say.
+call: the engine's modules need Django set up, so they are imported inside the calls, after
+``django_ensure``. The arguments are Prefect's, and mean what the persistence rules in DESIGN.md say.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ from collections.abc import Callable
 from functools import update_wrapper
 from typing import Any
 
-from apps.flows.rules import ConfigurationError
+from apps.core.django_setup import django_ensure
+from apps.flows.engine.futures import unmapped
+from apps.flows.parameters import signature_parameters
+from apps.flows.rules import ConfigurationError, storage_spec_kind
 
-
-class unmapped:
-    """Wrap an iterable argument of ``task.map()`` that must be passed whole to every run."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
+__all__ = ["Flow", "Task", "flow", "task", "unmapped"]
 
 
 def _check_common(*, name: str, retries: int, retry_delay_seconds: Any, timeout_seconds: Any) -> None:
@@ -38,8 +37,6 @@ def _check_common(*, name: str, retries: int, retry_delay_seconds: Any, timeout_
 
 
 def _check_result_options(*, name: str, persist_result: Any, result_storage: Any) -> None:
-    from apps.flows.rules import storage_spec_kind
-
     if persist_result not in (None, True, False):
         raise ConfigurationError(
             f"{name}: persist_result must be True, False or None, not {persist_result!r}"
@@ -95,12 +92,14 @@ class Flow:
         return f"Flow(name={self.name!r})"
 
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
-        from apps.flows.engine import flow_call
+        django_ensure()
+        from apps.flows.engine.flow_runner import flow_call
 
         return flow_call(self, args, kwargs, return_state=return_state)
 
     def submit(self, **parameters: Any):
         """Send a run to a Celery worker; returns a handle with ``.id``, ``.wait()`` and ``.result()``."""
+        django_ensure()
         from apps.flows.submission import flow_submit
 
         return flow_submit(self, parameters)
@@ -122,8 +121,6 @@ class Flow:
 
     def parameters_schema(self) -> list[dict[str, Any]]:
         """The flow's parameters: name, annotation, default and whether it is required."""
-        from apps.flows.registry import signature_parameters
-
         return signature_parameters(self.signature)
 
 
@@ -183,17 +180,20 @@ class Task:
         return f"Task(name={self.name!r})"
 
     def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any) -> Any:
-        from apps.flows.engine import task_call
+        django_ensure()
+        from apps.flows.engine.task_runner import task_call
 
         return task_call(self, args, kwargs, return_state=return_state, wait_for=wait_for)
 
     def submit(self, *args: Any, wait_for: Any = None, **kwargs: Any):
-        from apps.flows.engine import task_submit
+        django_ensure()
+        from apps.flows.engine.task_runner import task_submit
 
         return task_submit(self, args, kwargs, wait_for=wait_for)
 
     def map(self, *args: Any, wait_for: Any = None, **kwargs: Any):
-        from apps.flows.engine import task_map
+        django_ensure()
+        from apps.flows.engine.task_runner import task_map
 
         return task_map(self, args, kwargs, wait_for=wait_for)
 

@@ -1,6 +1,7 @@
 """Run records: every flow run and task run, its state history and a link to its result."""
 
 import uuid
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -54,6 +55,22 @@ class RunBase(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    def state_record(self, state: Any) -> None:
+        """Make ``state`` (an ``apps.flows.states.State``) the run's state, appended to its history.
+
+        Nothing is saved: the engine writes run records in bulk.
+        """
+        self.state_history.append(
+            {
+                "state": state.type.value,
+                "name": state.name,
+                "message": state.message,
+                "timestamp": state.timestamp.isoformat(),
+            }
+        )
+        self.state = state.type.value
+        self.state_message = state.message
 
 
 class FlowRun(RunBase):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.results.browse import ResultUnreadableError, reference_filesystem
+from apps.results.store import ResultStore
+
 
 class ResultLoadError(RuntimeError):
     pass
@@ -11,9 +14,6 @@ class ResultLoadError(RuntimeError):
 
 def reference_value_load(reference: Any) -> Any:
     """The value a ResultReference stands for (this unpickles: workers and scripts only, never the web)."""
-    from apps.results.browse import ResultUnreadableError, reference_filesystem
-    from apps.results.store import ResultStore
-
     if reference.is_literal:
         return reference.literal_value
     try:

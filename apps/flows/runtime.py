@@ -7,7 +7,8 @@ from typing import Any
 
 def flow_run_current() -> Any:
     """The FlowRun row of the flow running in this context, or None outside a flow."""
-    from apps.flows.engine import flow_run_context_current
+    # Imported on first use: user code imports this module before Django is set up.
+    from apps.flows.engine.context import flow_run_context_current
 
     context = flow_run_context_current()
     return None if context is None else context.flow_run

@@ -60,7 +60,7 @@ UNSET: Any = _Unset()
 class State:
     """A run's state. ``data`` is the value (in memory), ``exception`` the error of a failure."""
 
-    __slots__ = ("_loader", "data", "exception", "message", "name", "reference_id", "timestamp", "type")
+    __slots__ = ("data", "exception", "message", "name", "reference_id", "result_loader", "timestamp", "type")
 
     def __init__(
         self,
@@ -79,7 +79,7 @@ class State:
         self.exception = exception
         self.timestamp = timestamp or dt.datetime.now(dt.UTC)
         # Reads the persisted value when `data` is not in memory (set by the engine).
-        self._loader: Callable[[], Any] | None = None
+        self.result_loader: Callable[[], Any] | None = None
         self.reference_id: int | None = None
 
     def __repr__(self) -> str:
@@ -123,8 +123,8 @@ class State:
             return error
         if self.data is not UNSET:
             return self.data
-        if self._loader is not None:
-            self.data = self._loader()
+        if self.result_loader is not None:
+            self.data = self.result_loader()
             return self.data
         if self.is_completed():
             raise ResultUnavailableError(

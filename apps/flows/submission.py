@@ -5,8 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from apps.flows.engine import django_ensure, flow_run_create
+from django.db import transaction
+
+from apps.core.bulk import rows_insert
+from apps.flows.engine.flow_runner import flow_run_create
+from apps.flows.models import FlowRun
+from apps.flows.parameters import parameters_validate
+from apps.flows.registry import flow_get, flow_name_of
+from apps.flows.results import reference_value_load
 from apps.flows.states import FINAL_STATE_TYPES, State, StateType
+from apps.flows.tasks import flow_run_execute_task, flow_runs_execute_task
+from project.celery import app
 
 SOFT_LIMIT_GRACE_SECONDS = 30
 SUBMIT_CHUNK_MAX_RUNS = 8
@@ -24,8 +33,6 @@ class FlowRunHandle:
         return f"FlowRunHandle({self.id})"
 
     def run(self):
-        from apps.flows.models import FlowRun
-
         return FlowRun.objects.get(pk=self.id)
 
     def state(self) -> State:
@@ -50,21 +57,16 @@ class FlowRunHandle:
 
 def flow_run_state(flow_run: Any) -> State:
     """The run's state as an SDK State; ``.result()`` reads the persisted result."""
-    from apps.flows.results import reference_value_load
-
     state = State(StateType(flow_run.state), message=flow_run.state_message)
     reference = flow_run.result
     if reference is not None:
         state.reference_id = reference.pk
-        state._loader = lambda: reference_value_load(reference)
+        state.result_loader = lambda: reference_value_load(reference)
     return state
 
 
 def flow_submit(flow: Any, parameters: dict[str, Any], *, user: Any = None) -> FlowRunHandle:
     """Record a Scheduled run and queue it for a worker (after the current transaction commits)."""
-    django_ensure()
-    from apps.flows.registry import flow_name_of, parameters_validate
-
     name = flow_name_of(flow)
     if name is None:
         raise LookupError(
@@ -77,18 +79,11 @@ def flow_submit(flow: Any, parameters: dict[str, Any], *, user: Any = None) -> F
 
 def flow_run_submit(*, flow_name: str, parameters: dict[str, Any]) -> FlowRunHandle:
     """Queue a run of the registered flow ``flow_name`` with already validated JSON ``parameters``."""
-    django_ensure()
-    from django.db import transaction
-
-    from apps.flows.engine import _history_add
-    from apps.flows.registry import flow_get
-    from apps.flows.tasks import flow_run_execute_task
-
     flow = flow_get(flow_name)
     flow_run = flow_run_create(flow, parameters, parent=None, state=StateType.SCHEDULED)
     flow_run.parameters = parameters
     flow_run.worker_host = ""
-    _history_add(flow_run, State(StateType.SCHEDULED, message="submitted to a worker"))
+    flow_run.state_record(State(StateType.SCHEDULED, message="submitted to a worker"))
     options: dict[str, Any] = {}
     if flow.timeout_seconds:
         options["time_limit"] = int(flow.timeout_seconds) + SOFT_LIMIT_GRACE_SECONDS
@@ -104,19 +99,13 @@ def flow_run_submit(*, flow_name: str, parameters: dict[str, Any]) -> FlowRunHan
 
 def flow_runs_schedule(*, flow_name: str, parameters_list: list[dict[str, Any]]) -> list[Any]:
     """Record Scheduled runs of the registered flow ``flow_name`` (one multi-row INSERT), unsent."""
-    django_ensure()
-    from apps.flows.bulk import rows_insert
-    from apps.flows.engine import _history_add
-    from apps.flows.models import FlowRun
-    from apps.flows.registry import flow_get
-
     flow = flow_get(flow_name)
     runs = []
     for parameters in parameters_list:
         run = flow_run_create(flow, parameters, parent=None, state=StateType.SCHEDULED)
         run.parameters = parameters
         run.worker_host = ""
-        _history_add(run, State(StateType.SCHEDULED, message="submitted to a worker"))
+        run.state_record(State(StateType.SCHEDULED, message="submitted to a worker"))
         runs.append(run)
     rows_insert(FlowRun, runs)
     return runs
@@ -128,12 +117,6 @@ def flow_runs_submit_many(*, flow_name: str, parameters_list: list[dict[str, Any
     Many runs travel a few to a message (see ``submit_chunk_size``); each is still its own run,
     claimed, recorded and ended on its own.
     """
-    django_ensure()
-    from django.db import transaction
-
-    from apps.flows.registry import flow_get
-    from apps.flows.tasks import flow_run_execute_task, flow_runs_execute_task
-
     flow = flow_get(flow_name)
     runs = flow_runs_schedule(flow_name=flow_name, parameters_list=parameters_list)
     options: dict[str, Any] = {}
@@ -146,8 +129,6 @@ def flow_runs_submit_many(*, flow_name: str, parameters_list: list[dict[str, Any
     size = 1 if flow.timeout_seconds else submit_chunk_size(len(run_ids))
 
     def send() -> None:
-        from project.celery import app
-
         with app.producer_or_acquire() as producer:
             if size == 1:
                 for run_id in run_ids:

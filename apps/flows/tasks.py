@@ -23,8 +23,18 @@ import uuid
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
+from django.db import connections, router, transaction
 
-from apps.flows.states import State, StateType
+from apps.core.bulk import instance_from_row, returning_columns
+from apps.flows.engine.context import ReusableResult
+from apps.flows.engine.flow_runner import flow_run_execute
+from apps.flows.engine.ids import worker_identity
+from apps.flows.engine.timeouts import FlowTimeoutError
+from apps.flows.models import FlowRun
+from apps.flows.registry import FlowNotFoundError, flow_get, flow_registry
+from apps.flows.states import FINAL_STATE_TYPES, UNSET, State, StateType
+from apps.results.references import PendingReference
+from project.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +68,6 @@ def owner_is_alive(worker_host: str, *, active_task_ids: set[str] | None = None,
 
 def _active_task_ids(*, exclude_worker: str = "") -> set[str] | None:
     """Ids of the tasks the live workers are running (None when they cannot be asked)."""
-    from project.celery import app
-
     try:
         replies = app.control.inspect(timeout=1.0).active() or {}
     except Exception:
@@ -105,17 +113,12 @@ def _connections_recycle() -> None:
 
     A connection inside a transaction (the caller's own, as in a test) is left alone.
     """
-    from django.db import connections
-
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
 
 
 def _crash_after_engine_error(flow_run_id: str, exc: Exception) -> str:
-    from apps.flows.models import FlowRun
-    from apps.flows.states import FINAL_STATE_TYPES
-
     try:
         _connections_recycle()
         run = FlowRun.objects.filter(pk=flow_run_id).first()
@@ -130,11 +133,6 @@ def _crash_after_engine_error(flow_run_id: str, exc: Exception) -> str:
 
 def flow_run_deliver(*, flow_run_id: str, celery_task_id: str, worker_name: str) -> str:
     """Run a submitted flow run on this worker, or decide it must not run (ended, running elsewhere)."""
-    from apps.flows.engine import _history_add
-    from apps.flows.models import FlowRun
-    from apps.flows.registry import FlowNotFoundError, flow_get
-    from apps.flows.states import FINAL_STATE_TYPES
-
     run = flow_run_claim(flow_run_id=flow_run_id, celery_task_id=celery_task_id)
     if run is not None:
         try:
@@ -159,13 +157,11 @@ def flow_run_deliver(*, flow_run_id: str, celery_task_id: str, worker_name: str)
     attempt_offset = 0
     reusable = None
     if run.state == StateType.RUNNING.value:
-        from apps.flows.engine import worker_identity as current_identity
-
         remote_owner = not run.worker_host.startswith(socket.gethostname() + ":")
         active = _active_task_ids(exclude_worker=worker_name) if remote_owner else None
         if (
             run.worker_host
-            and run.worker_host != current_identity()
+            and run.worker_host != worker_identity()
             and owner_is_alive(
                 run.worker_host, active_task_ids=active, run_id=run.celery_task_id or flow_run_id
             )
@@ -178,17 +174,15 @@ def flow_run_deliver(*, flow_run_id: str, celery_task_id: str, worker_name: str)
         if run.run_count > flow.retries:
             _end(run, State(StateType.CRASHED, message=f"{reason}; no retries left"))
             return run.state
-        _history_add(run, State(StateType.CRASHED, message=f"{reason}; restarting"))
+        run.state_record(State(StateType.CRASHED, message=f"{reason}; restarting"))
         attempt_offset = run.run_count
         reusable = reusable_results_of(run)
     run.celery_task_id = celery_task_id
     run.state = StateType.RUNNING.value
     run.start_time = run.start_time or dt.datetime.now(dt.UTC)
-    from apps.flows.engine import worker_identity
-
     run.worker_host = worker_identity()
     run.run_count = attempt_offset + 1
-    _history_add(run, State(StateType.RUNNING))
+    run.state_record(State(StateType.RUNNING))
     run.save(
         update_fields=[
             "celery_task_id",
@@ -204,8 +198,6 @@ def flow_run_deliver(*, flow_run_id: str, celery_task_id: str, worker_name: str)
 
 
 def _execute(run, *, flow, reusable: dict | None, attempt_offset: int) -> str:
-    from apps.flows.engine import FlowTimeoutError, flow_run_execute
-
     try:
         state = flow_run_execute(
             flow, dict(run.parameters), flow_run=run, reusable=reusable, attempt_offset=attempt_offset
@@ -231,12 +223,6 @@ def flow_run_claim(*, flow_run_id: str, celery_task_id: str):
     databases than PostgreSQL (and runs in any other state) take the general path: read, decide,
     save.
     """
-    from django.db import connections, router
-
-    from apps.flows.bulk import instance_from_row, returning_columns
-    from apps.flows.engine import worker_identity
-    from apps.flows.models import FlowRun
-
     connection = connections[router.db_for_write(FlowRun)]
     if connection.vendor != "postgresql" or not _is_uuid(flow_run_id):
         return None
@@ -273,9 +259,6 @@ def flow_run_claim(*, flow_run_id: str, celery_task_id: str):
 
 def reusable_results_of(run) -> dict:
     """Completed task runs of an earlier attempt whose results were persisted, by task key."""
-    from apps.flows.engine import ReusableResult
-    from apps.flows.states import UNSET
-
     reusable = {}
     completed = run.task_runs.filter(
         state__in=[StateType.COMPLETED, StateType.CACHED], result__isnull=False
@@ -283,15 +266,13 @@ def reusable_results_of(run) -> dict:
     for task_run in completed:
         if task_run.task_key:
             reusable[task_run.task_key] = ReusableResult(
-                value=UNSET, reference=task_run.result, key=task_run.result.key
+                value=UNSET, pending=PendingReference(task_run.result)
             )
     return reusable
 
 
 def _end(run, state: State) -> None:
-    from apps.flows.engine import _history_add
-
-    _history_add(run, state)
+    run.state_record(state)
     run.end_time = dt.datetime.now(dt.UTC)
     run.save(update_fields=["state", "state_message", "state_history", "end_time"])
 
@@ -303,10 +284,6 @@ def flow_runs_sweep_orphans(grace_seconds: int = ORPHAN_GRACE_SECONDS) -> int:
 
 
 def flow_runs_crash_orphans(*, grace_seconds: int = ORPHAN_GRACE_SECONDS, active_task_ids=None) -> int:
-    from django.db import transaction
-
-    from apps.flows.models import FlowRun
-
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace_seconds)
     candidates = list(FlowRun.objects.filter(state=StateType.RUNNING, start_time__lt=cutoff))
     if not candidates:
@@ -338,14 +315,8 @@ def flow_runs_crash_orphans(*, grace_seconds: int = ORPHAN_GRACE_SECONDS, active
 
 @worker_process_init.connect
 def _worker_process_warm(**kwargs) -> None:
-    """Import the engine and the flows in each new worker process, before its first message."""
-    from apps.flows.engine import _engine_imports_warm, django_ensure
-
+    """Load the flows in each new worker process, before its first message."""
     try:
-        django_ensure()
-        _engine_imports_warm()
-        from apps.flows.registry import flow_registry
-
         flow_registry()
     except Exception:  # a broken flow module is reported by the run that needs it
         logger.exception("could not load the flows while starting a worker process")

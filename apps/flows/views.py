@@ -12,7 +12,9 @@ from django.shortcuts import redirect, render
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
 
-from .registry import FlowNotFoundError, flow_get, flow_registry, parameters_validate, signature_parameters
+from .parameters import parameters_validate, signature_parameters
+from .registry import FlowNotFoundError, flow_get, flow_registry
+from .submission import flow_run_submit
 
 
 def flow_list(request):
@@ -58,8 +60,6 @@ def run_form_class(flow) -> type[forms.Form]:
 
 @role_required(Role.OPERATOR)
 def flow_run(request, name: str):
-    from .submission import flow_run_submit
-
     try:
         flow = flow_get(name)
     except FlowNotFoundError as exc:

@@ -16,13 +16,12 @@ from apps.results.browse import PAGE_SIZE, InvalidCursorError, querystring_witho
 
 from . import browse
 from .models import FlowRun
+from .registry import flow_registry
 
 
 def flow_names() -> list[str]:
     """Registered flows, offered as suggestions in the flow filter (no DISTINCT over the runs table)."""
     try:
-        from .registry import flow_registry
-
         return sorted(flow_registry())
     except Exception:
         return []

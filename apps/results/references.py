@@ -7,8 +7,10 @@ The engine buffers references and saves them in bulk, so both builders return un
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
+from apps.core.bulk import rows_insert
 from apps.results.models import ResultReference
 
 LITERAL_TYPES = (type(None), bool)
@@ -139,3 +141,72 @@ def reference_literal(value: Any, *, save: bool = False) -> ResultReference:
     if save:
         reference.save()
     return reference
+
+
+@dataclass(slots=True)
+class PendingReference:
+    """A reference waiting to be saved, with what ``references_save`` must know of how it was made."""
+
+    reference: ResultReference
+    # Written under a freshly generated key: no row can have that key yet, so none is looked up.
+    fresh_key: bool = False
+    # Read back (a cache hit, an earlier attempt's result): a row it matches keeps its fields.
+    reused: bool = False
+
+
+# What a result written again under a key that has a row (a cache key, a fixed storage key) updates.
+REWRITE_FIELDS = (
+    "block_id",
+    "layout",
+    "serializer_type",
+    "serializer_config",
+    "value_type",
+    "size_bytes",
+    "cache_key",
+    "expiration",
+    "created",
+    "prefect_version",
+)
+
+
+def references_save(*, pending: list[PendingReference]) -> None:
+    """Insert new references; a key written again updates its row. Every reference gets its id."""
+    if not pending:
+        return
+    # A freshly generated key cannot have a row yet; only named keys (cache keys, templates) are looked up.
+    named = [
+        item.reference.key
+        for item in pending
+        if not item.reference.is_literal and item.reference.pk is None and not item.fresh_key
+    ]
+    existing: dict[tuple[str, str], ResultReference] = {}
+    if named:
+        for row in ResultReference.objects.filter(key__in=set(named), is_literal=False):
+            existing[(row.storage_location, row.key)] = row
+    to_create: list[ResultReference] = []
+    seen: dict[tuple[str, str], ResultReference] = {}
+    # References that take the id of another row: known only once the new rows are inserted.
+    matched: list[tuple[ResultReference, ResultReference]] = []
+    for item in pending:
+        ref = item.reference
+        if ref.pk is not None:
+            continue
+        if ref.is_literal:
+            to_create.append(ref)
+            continue
+        identity = (ref.storage_location, ref.key)
+        row = existing.get(identity) or seen.get(identity)
+        if row is None:
+            to_create.append(ref)
+            seen[identity] = ref
+            continue
+        if not item.reused:
+            for name in REWRITE_FIELDS:
+                setattr(row, name, getattr(ref, name))
+            row.purged_at = None
+            if row.pk is not None:
+                row.save()
+        matched.append((ref, row))
+    rows_insert(ResultReference, to_create)
+    for ref, row in matched:
+        ref.pk = ref.id = row.pk

@@ -42,10 +42,11 @@ def result_settings(settings, tmp_path, monkeypatch):
     settings.RESULTS_PERSIST_BY_DEFAULT = False
     settings.VAR_DIR = tmp_path / "var"
     monkeypatch.delenv("REDIS_URL", raising=False)
-    from apps.flows import engine
+    from apps.flows.engine.targets import targets_shared_clear
+    from apps.results.resolve import lock_managers_clear
 
-    engine._lock_managers.clear()
-    engine._shared_targets.clear()
+    lock_managers_clear()
+    targets_shared_clear()
     return settings
 
 

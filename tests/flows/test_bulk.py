@@ -9,7 +9,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from apps.flows.bulk import (
+from apps.core.bulk import (
     ids_reserve,
     insert_statement,
     instance_from_row,
@@ -118,7 +118,7 @@ def sqlite_connection():
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
 def test_fast_adaptation_gives_what_the_fields_give(database):
-    from apps.flows.bulk import _adaptation_plan, rows_params
+    from apps.core.bulk import adaptation_plan, rows_params
 
     target = connection if database == "postgresql" else sqlite_connection()
     assert target.vendor == database
@@ -144,7 +144,7 @@ def test_fast_adaptation_gives_what_the_fields_give(database):
     for obj in objects:
         model = type(obj)
         fields = model._meta.concrete_fields
-        fast = rows_params(_adaptation_plan(model, target), [obj], connection=target)
+        fast = rows_params(adaptation_plan(model, target), [obj], connection=target)
         expected = [field.get_db_prep_save(getattr(obj, field.attname), target) for field in fields]
         for field, got, want in zip(fields, fast, expected, strict=True):
             if field.get_internal_type() == "JSONField":

@@ -146,11 +146,11 @@ def test_concurrent_runs_with_one_key_compute_once(default_storage):
 
 
 def test_concurrent_runs_with_redis_locks_compute_once(default_storage, redis_url, monkeypatch):
-    from apps.flows import engine
     from apps.results.locking import RedisLockManager
+    from apps.results.resolve import lock_manager_default, lock_managers_clear
 
     monkeypatch.setenv("REDIS_URL", redis_url)
-    engine._lock_managers.clear()
+    lock_managers_clear()
     calls = []
 
     @task(cache_key_fn=lambda c, p: f"redis-shared-{id(calls)}")
@@ -165,4 +165,4 @@ def test_concurrent_runs_with_redis_locks_compute_once(default_storage, redis_ur
 
     results = pipeline()
     assert len(calls) == 1 and len(set(results)) == 1
-    assert isinstance(engine.lock_manager_default(), RedisLockManager)
+    assert isinstance(lock_manager_default(), RedisLockManager)

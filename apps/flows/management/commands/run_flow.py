@@ -2,6 +2,11 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.flows.engine.flow_runner import flow_run_execute
+from apps.flows.parameters import parameters_validate
+from apps.flows.registry import FlowNotFoundError, flow_get
+from apps.flows.submission import flow_run_submit
+
 
 class Command(BaseCommand):
     help = "Run a registered flow here, or submit it to a Celery worker with --submit."
@@ -26,10 +31,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, name, param, submit, wait, **options):
-        from apps.flows.engine import flow_run_execute
-        from apps.flows.registry import FlowNotFoundError, flow_get, parameters_validate
-        from apps.flows.submission import flow_run_submit
-
         try:
             flow = flow_get(name)
         except FlowNotFoundError as exc:

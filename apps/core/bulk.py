@@ -61,7 +61,7 @@ def rows_insert(model: Any, objects: list[Any]) -> None:
     head = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
     row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
     returning = (" RETURNING " + quote(meta.pk.column)) if auto_pk else ""
-    plan = [entry for entry in _adaptation_plan(model, connection) if entry[1] in fields]
+    plan = [entry for entry in adaptation_plan(model, connection) if entry[1] in fields]
     with records_cursor(connection) as cursor:
         for start in range(0, len(objects), BATCH_ROWS):
             batch = objects[start : start + BATCH_ROWS]
@@ -123,7 +123,7 @@ def insert_statement(model: Any, objects: list[Any], *, connection: Any) -> tupl
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = rows_params(_adaptation_plan(model, connection), objects, connection=connection)
+    params = rows_params(adaptation_plan(model, connection), objects, connection=connection)
     # Names come from the model and are quoted; every value is a parameter.
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
@@ -189,7 +189,7 @@ def _fast_adapters(connection: Any) -> dict[str, tuple[tuple, Any]]:
     return adapters
 
 
-def _adaptation_plan(model: Any, connection: Any) -> list[tuple[str, Any, tuple, Any]]:
+def adaptation_plan(model: Any, connection: Any) -> list[tuple[str, Any, tuple, Any]]:
     """(attname, field, value types with a fast adapter, that adapter) per concrete field."""
     key = (model, connection.vendor, connection.alias)
     plan = _plans.get(key)

@@ -1,0 +1,73 @@
+"""Futures of submitted and mapped tasks, and how arguments made of them become values (pure)."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from typing import Any
+
+from apps.flows.states import State, StateType
+
+
+class unmapped:
+    """Wrap an iterable argument of ``task.map()`` that must be passed whole to every run."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class TaskFuture:
+    """A task submitted to the flow's thread pool: ``.result()``, ``.wait()``, ``.state``."""
+
+    def __init__(self, future: Future, *, task_name: str) -> None:
+        self._future = future
+        self.task_name = task_name
+
+    def wait(self, timeout: float | None = None) -> State | None:
+        try:
+            return self._future.result(timeout=timeout)
+        except FutureTimeoutError:
+            return None
+
+    @property
+    def state(self) -> State:
+        if not self._future.done():
+            return State(StateType.RUNNING)
+        return self._future.result()
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        try:
+            state = self._future.result(timeout=timeout)
+        except FutureTimeoutError:
+            raise TimeoutError(f"task {self.task_name!r} did not finish within {timeout} s") from None
+        return state.result(raise_on_failure=raise_on_failure)
+
+    def __repr__(self) -> str:
+        return f"TaskFuture({self.task_name!r}, done={self._future.done()})"
+
+
+class PrefectFutureList(list):
+    """What ``task.map()`` returns: futures, with ``.result()`` and ``.wait()`` over all of them."""
+
+    def wait(self, timeout: float | None = None) -> None:
+        for future in self:
+            future.wait(timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
+        return [future.result(timeout=timeout, raise_on_failure=raise_on_failure) for future in self]
+
+
+def inputs_resolve(value: Any, depth: int = 0) -> Any:
+    """Futures and states passed as arguments become their values (one container level deep)."""
+    if isinstance(value, TaskFuture):
+        return value.result()
+    if isinstance(value, State):
+        return value.result()
+    if depth == 0:
+        if type(value) is list:
+            return [inputs_resolve(item, 1) for item in value]
+        if type(value) is tuple:
+            return tuple(inputs_resolve(item, 1) for item in value)
+        if type(value) is dict:
+            return {key: inputs_resolve(item, 1) for key, item in value.items()}
+    return value
