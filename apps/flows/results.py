@@ -11,7 +11,7 @@ class ResultLoadError(RuntimeError):
 
 def reference_value_load(reference: Any) -> Any:
     """The value a ResultReference stands for (this unpickles: workers and scripts only, never the web)."""
-    from apps.results.browse import ResultUnreadableError, reference_filesystem
+    from apps.results.references import ResultUnreadableError, reference_filesystem
     from apps.results.store import ResultStore
 
     if reference.is_literal:

@@ -20,7 +20,10 @@ from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.formatting import duration_parse
+
 from .models import CleanupJob
+from .selection import results_matching
 
 logger = logging.getLogger(__name__)
 
@@ -184,9 +187,7 @@ def _run_purge_selected(job: CleanupJob) -> str:
 
 
 def _run_expiration(job: CleanupJob) -> str:
-    from .browse import results_matching
     from .expiration import references_expiration_bulk
-    from .retention import duration_parse
 
     params = job.params
     queryset = results_matching(_query_dict(params.get("filters", "")))
