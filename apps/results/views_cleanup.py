@@ -137,12 +137,12 @@ def result_expiration(request, pk: int):
                 change.file_error and f"Saved; the file was not updated: {change.file_error}"
             ) or (f"Saved ({change.file_note}).")
     context["info"] = expiration_info(reference, flow_name=result_flow_name(reference=reference))
-    if not request.htmx:
-        if request.method == "POST" and not context["error"]:
-            messages.success(request, context["note"])
-            return redirect("results:result-detail", pk=reference.pk)
-        return render(request, "results/cleanup/expiration_page.html", context)
-    return render(request, "results/cleanup/_expiration.html", context)
+    if request.htmx:
+        return render(request, "results/cleanup/expiration_page.html#expiration", context)
+    if request.method == "POST" and not context["error"]:
+        messages.success(request, context["note"])
+        return redirect("results:result-detail", pk=reference.pk)
+    return render(request, "results/cleanup/expiration_page.html", context)
 
 
 @require_http_methods(["GET", "POST"])
