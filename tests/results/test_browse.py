@@ -1,85 +1,19 @@
-"""Browsing results: keyset pages, cursors, "all matching" selections with bounded counts, streams."""
+"""Browsing results: "all matching" selections, filters, streams, previews and the one resolver."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from django.db import connection
 from django.http import QueryDict
-from django.test.utils import CaptureQueriesContext
 
-from apps.core import db, formatting, pagination
 from apps.results import contents, selection
 from apps.results.models import ResultReference
 from apps.results.references import ResultUnreadableError, reference_filesystem
-from tests.dashboard_data import T0, flow_run, literal_result, raw_file_result, stored_result, task_run
+from tests.dashboard_data import flow_run, literal_result, raw_file_result, stored_result, task_run
+from tests.dashboard_data import references_bulk as references
 
 pytestmark = pytest.mark.django_db
-
-
-def references(count: int, *, same_time: bool = False) -> list[ResultReference]:
-    start = ResultReference.objects.count()
-    rows = [
-        ResultReference(
-            storage_location="/data/results",
-            key=f"k{start + index:04d}",
-            serializer_type="pickle" if index % 2 else "json",
-            created=T0 if same_time else T0 + dt.timedelta(seconds=index),
-        )
-        for index in range(count)
-    ]
-    return ResultReference.objects.bulk_create(rows)
-
-
-def walk(queryset, *, page_size: int) -> list[int]:
-    seen, cursor = [], None
-    while True:
-        page = pagination.keyset_page(queryset=queryset, cursor=cursor, page_size=page_size)
-        seen += [row.pk for row in page.items]
-        if not page.has_next:
-            return seen
-        cursor = page.next_cursor
-
-
-def test_pages_walk_every_row_once_newest_first_even_when_timestamps_tie():
-    references(23, same_time=True)
-    references(7)
-    expected = list(ResultReference.objects.order_by("-created", "-id").values_list("pk", flat=True))
-    assert walk(ResultReference.objects.all(), page_size=5) == expected
-
-
-def test_previous_cursor_returns_the_page_before():
-    references(12)
-    first = pagination.keyset_page(queryset=ResultReference.objects.all(), page_size=5)
-    second = pagination.keyset_page(
-        queryset=ResultReference.objects.all(), cursor=first.next_cursor, page_size=5
-    )
-    back = pagination.keyset_page(
-        queryset=ResultReference.objects.all(), cursor=second.previous_cursor, page_size=5
-    )
-    assert [r.pk for r in back.items] == [r.pk for r in first.items]
-    assert not back.has_previous and back.has_next
-    assert not first.has_previous and second.has_previous
-
-
-def test_a_page_uses_no_offset_and_no_count():
-    references(30)
-    first = pagination.keyset_page(queryset=ResultReference.objects.all(), page_size=10)
-    with CaptureQueriesContext(connection) as queries:
-        pagination.keyset_page(queryset=ResultReference.objects.all(), cursor=first.next_cursor, page_size=10)
-    sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
-    assert len(queries.captured_queries) == 1
-    assert "OFFSET" not in sql and "COUNT(" not in sql
-
-
-@pytest.mark.parametrize("cursor", ["garbage", "bnx8fHw", "", "bnwyMDI1LTAxLTAxfDE"])
-def test_edited_cursors_are_refused_with_a_clear_error(cursor):
-    if not cursor:
-        assert pagination.keyset_page(queryset=ResultReference.objects.all()).items == []
-        return
-    with pytest.raises(pagination.InvalidCursorError, match="not valid"):
-        pagination.keyset_page(queryset=ResultReference.objects.all(), cursor=cursor)
 
 
 def test_results_matching_applies_the_filter_querystring_to_all_rows_not_a_page():
@@ -96,23 +30,6 @@ def test_results_matching_refuses_invalid_filters_instead_of_selecting_everythin
         selection.results_matching({"serializer": "yaml"})
     with pytest.raises(selection.InvalidFilterError, match="created_after"):
         selection.results_matching({"created_after": "yesterday"})
-
-
-def test_bounded_count_stops_counting_at_the_limit():
-    references(25)
-    small = db.bounded_count(queryset=ResultReference.objects.all(), limit=10)
-    assert (small.count, small.more, small.label) == (10, True, "10+")
-    exact = db.bounded_count(queryset=ResultReference.objects.all(), limit=100)
-    assert (exact.count, exact.more, exact.label) == (25, False, "25")
-    assert db.COUNT_LIMIT == 10_000
-    assert db.BoundedCount(count=10_000, limit=10_000, more=True).label == "10,000+"
-
-
-def test_querystring_without_drops_paging_and_empty_values():
-    assert (
-        pagination.querystring_without(QueryDict("cursor=abc&flow=etl&state=&select=all&block=x"))
-        == "block=x&flow=etl"
-    )
 
 
 def test_uri_prefix_search_matches_location_and_key(tmp_path):
@@ -179,14 +96,6 @@ def test_preview_of_a_literal_shows_its_value():
 def test_decode_of_a_literal_needs_no_sandbox():
     answer = contents.reference_decode(reference=literal_result(None))
     assert answer["ok"] and answer["value"]["type"] == "builtins.NoneType"
-
-
-def test_duration_short_is_short_and_readable():
-    assert formatting.duration_short(dt.timedelta(milliseconds=850)) == "850ms"
-    assert formatting.duration_short(dt.timedelta(seconds=4.25)) == "4.2s"
-    assert formatting.duration_short(dt.timedelta(minutes=3, seconds=5)) == "3m 05s"
-    assert formatting.duration_short(dt.timedelta(hours=2, minutes=7)) == "2h 07m"
-    assert formatting.duration_short(None) == ""
 
 
 def test_one_resolver_serves_pages_and_purges_alike(tmp_path):
