@@ -179,8 +179,8 @@ def pages_measure() -> bool:
     from django.db import connection
     from django.test import Client
 
+    from apps.core.pagination import cursor_encode
     from apps.flows.models import FlowRun
-    from apps.results.browse import cursor_encode
 
     # Not setup_test_environment(): it instruments every template render to record contexts for
     # assertions, which is test-harness cost, not server time.

@@ -141,3 +141,18 @@ def task_run(
 
 def now() -> dt.datetime:
     return timezone.now()
+
+
+def references_bulk(count: int, *, same_time: bool = False) -> list[ResultReference]:
+    """``count`` bare references, one second apart from T0 (or all at T0), half json, half pickle."""
+    start = ResultReference.objects.count()
+    rows = [
+        ResultReference(
+            storage_location="/data/results",
+            key=f"k{start + index:04d}",
+            serializer_type="pickle" if index % 2 else "json",
+            created=T0 if same_time else T0 + dt.timedelta(seconds=index),
+        )
+        for index in range(count)
+    ]
+    return ResultReference.objects.bulk_create(rows)

@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from apps.core.api import KeysetPagination
 from apps.core.permissions import HasRole
 from apps.core.roles import Role
-from apps.results.api_views import ResultReferenceSerializer
+from apps.results.api_results import ResultReferenceSerializer
 
 from .filters import FlowRunFilter
 from .models import FlowRun, TaskRun

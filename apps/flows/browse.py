@@ -1,4 +1,5 @@
-"""Browsing runs: filtered keyset pages of flow runs, a run's task runs and their timeline."""
+"""Browsing runs: filtered keyset pages of flow runs, a run's task runs and their timeline, and the
+runs (and the flow) behind a result."""
 
 from __future__ import annotations
 
@@ -7,16 +8,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from apps.results.browse import PAGE_SIZE, KeysetPage, duration_text, keyset_page
+from apps.core.formatting import duration_short
+from apps.core.pagination import PAGE_SIZE, KeysetPage, keyset_page
+from apps.results.models import ResultReference
 
 from .filters import FlowRunFilter
 from .models import FINAL_STATES, FlowRun, TaskRun
+from .registry import FlowRegistryError, flow_registry
 
 TASK_RUNS_SHOWN = 500
 # A bar narrower than this is invisible; very short tasks still get a sliver.
 BAR_MIN_WIDTH_PCT = 0.4
+
+
+def flow_names() -> list[str]:
+    """Registered flows, offered as suggestions in flow filters (no DISTINCT over the runs table).
+
+    A FLOW_MODULES entry that does not import only loses the suggestions, never the page.
+    """
+    try:
+        return sorted(flow_registry())
+    except FlowRegistryError:
+        return []
 
 
 @dataclass
@@ -113,6 +129,43 @@ def timeline_build(*, run: FlowRun, task_runs: list[TaskRun], now: dt.datetime |
             TimelineBar(task, round(left, 3), round(width, 3), running=not task.is_final, started=True)
         )
     timeline.ticks = [
-        (pct, duration_text(dt.timedelta(seconds=span * pct / 100))) for pct in (0, 25, 50, 75, 100)
+        (pct, duration_short(dt.timedelta(seconds=span * pct / 100))) for pct in (0, 25, 50, 75, 100)
     ]
     return timeline
+
+
+@dataclass
+class ResultUsage:
+    flow_runs: list[FlowRun] = field(default_factory=list)
+    task_runs: list[TaskRun] = field(default_factory=list)
+
+
+def result_usage(*, reference: ResultReference, limit: int = 100) -> ResultUsage:
+    """Flow runs and task runs whose result is ``reference``, newest first."""
+    return ResultUsage(
+        flow_runs=list(FlowRun.objects.filter(result=reference).order_by("-created")[:limit]),
+        task_runs=list(
+            TaskRun.objects.filter(result=reference).select_related("flow_run").order_by("-created")[:limit]
+        ),
+    )
+
+
+def result_flow_name(*, reference: ResultReference) -> str | None:
+    """The flow whose run (or whose task run) produced the result, if any run points at it."""
+    name = FlowRun.objects.filter(result=reference).values_list("flow_name", flat=True).first()
+    if name:
+        return name
+    return (
+        TaskRun.objects.filter(result=reference, flow_run__isnull=False)
+        .values_list("flow_run__flow_name", flat=True)
+        .first()
+    )
+
+
+def flow_result_ids(*, flow_name: str) -> QuerySet:
+    """The ids of the results of ``flow_name``'s runs and of their task runs, as a subquery."""
+    flow_results = FlowRun.objects.filter(flow_name=flow_name, result__isnull=False).values("result_id")
+    task_results = TaskRun.objects.filter(flow_run__flow_name=flow_name, result__isnull=False).values(
+        "result_id"
+    )
+    return ResultReference.objects.filter(Q(pk__in=flow_results) | Q(pk__in=task_results)).values("pk")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.results.browse import ResultUnreadableError, reference_filesystem
+from apps.results.references import ResultUnreadableError, reference_filesystem
 from apps.results.store import ResultStore
 
 

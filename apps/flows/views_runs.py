@@ -10,28 +10,12 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from apps.core.pagination import InvalidCursorError, page_size_parse, querystring_without
 from apps.core.permissions import role_required
 from apps.core.roles import Role
-from apps.results.browse import PAGE_SIZE, InvalidCursorError, querystring_without
 
 from . import browse
 from .models import FlowRun
-from .registry import flow_registry
-
-
-def flow_names() -> list[str]:
-    """Registered flows, offered as suggestions in the flow filter (no DISTINCT over the runs table)."""
-    try:
-        return sorted(flow_registry())
-    except Exception:
-        return []
-
-
-def _page_size(value: str | None) -> int:
-    try:
-        return int(value) if value else PAGE_SIZE
-    except ValueError:
-        return PAGE_SIZE
 
 
 @require_GET
@@ -41,7 +25,7 @@ def run_list(request):
     error = ""
     try:
         runs = browse.runs_page(
-            params=params, cursor=params.get("cursor"), page_size=_page_size(params.get("page_size"))
+            params=params, cursor=params.get("cursor"), page_size=page_size_parse(params.get("page_size"))
         )
     except InvalidCursorError as exc:
         error = str(exc)
@@ -53,7 +37,7 @@ def run_list(request):
         "live": runs.has_live_rows,
         "filtered": bool(filter_query),
         "error": error,
-        "flow_names": flow_names(),
+        "flow_names": browse.flow_names(),
     }
     htmx = request.htmx
     if htmx and not htmx.history_restore_request:

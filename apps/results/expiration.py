@@ -51,7 +51,9 @@ class ExpirationInfo:
     policy: Any = None
 
 
-def expiration_info(reference: ResultReference, *, now: dt.datetime | None = None) -> ExpirationInfo:
+def expiration_info(
+    reference: ResultReference, *, flow_name: str | None, now: dt.datetime | None = None
+) -> ExpirationInfo:
     """What a page shows: when, whether it has passed, and where the expiration came from."""
     now = now or timezone.now()
     source = reference.expiration_source or ""
@@ -68,7 +70,7 @@ def expiration_info(reference: ResultReference, *, now: dt.datetime | None = Non
         is_expired=reference.expiration is not None and reference.expiration <= now,
         source=source,
         source_label=label,
-        policy=reference_effective_policy(reference),
+        policy=reference_effective_policy(reference, flow_name=flow_name),
     )
 
 
@@ -187,9 +189,9 @@ def reference_file_expiration_write(
     if reference.is_literal or reference.purged_at is not None or not reference.key:
         return "nothing stored"
     if filesystem is None:
-        from .purge import _filesystem_for
+        from .references import reference_filesystem_or_error
 
-        filesystem = _filesystem_for(reference)
+        filesystem = reference_filesystem_or_error(reference)
         if isinstance(filesystem, StorageError):
             raise filesystem
     metadata = _metadata_filesystem(reference, filesystem)
@@ -291,9 +293,9 @@ def references_expiration_bulk(
                     continue
                 group = (reference.block_id, reference.storage_location)
                 if group not in filesystems:
-                    from .purge import _filesystem_for
+                    from .references import reference_filesystem_or_error
 
-                    filesystems[group] = _filesystem_for(reference)
+                    filesystems[group] = reference_filesystem_or_error(reference)
                 filesystem = filesystems[group]
                 try:
                     if isinstance(filesystem, StorageError):

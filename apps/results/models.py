@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.formatting import duration_format
+
 
 class SerializerConfig(models.Model):
     """A named serializer, usable by name from code and chosen in forms."""
@@ -156,9 +158,7 @@ class RetentionPolicy(models.Model):
 
     @property
     def expire_after_text(self) -> str:
-        from .retention import duration_text
-
-        return duration_text(self.expire_after)
+        return duration_format(self.expire_after)
 
     @property
     def scope_label(self) -> str:

@@ -14,10 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.blocks.filesystems import ObjectInfo
+from apps.blocks.services import block_filesystem
 
 from .indexing import key_is_ignored
 from .models import ResultReference
-from .purge import PurgeReport, _audit_add, audit_entry_start
+from .purge import PurgeReport, audit_entry_add, audit_entry_start
 from .references import storage_location_of
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,6 @@ def _referenced_keys(location: str, *, block_id: Any) -> set[str]:
 
 def orphans_scan(*, block: Any, limit: int = SCAN_LIST_LIMIT) -> OrphanReport:
     """Objects in ``block`` with no live reference, and live references of ``block`` with no object."""
-    from apps.blocks.services import block_filesystem
-
     filesystem = block_filesystem(block)
     location = storage_location_of(filesystem)
     referenced = _referenced_keys(location, block_id=block.pk)
@@ -89,8 +88,6 @@ def orphan_objects_delete(
     *, block: Any, keys: list[str], user: Any = None, source: str = "page"
 ) -> PurgeReport:
     """Delete objects no live reference points at (checked again now); referenced keys are left alone."""
-    from apps.blocks.services import block_filesystem
-
     filesystem = block_filesystem(block)
     location = storage_location_of(filesystem)
     referenced = _referenced_keys(location, block_id=block.pk)
@@ -105,7 +102,7 @@ def orphan_objects_delete(
         report.errors = {
             index: f"{key}: {message}" for index, (key, message) in enumerate(outcome.errors.items())
         }
-    _audit_add(audit, report, blocks={block.pk})
+    audit_entry_add(audit=audit, report=report, blocks={block.pk})
     logger.info(
         "orphan objects of %s deleted: %d deleted, %d already gone",
         block.slug,
@@ -119,8 +116,6 @@ def missing_references_mark(
     *, block: Any, ids: list[int], user: Any = None, source: str = "page"
 ) -> PurgeReport:
     """Mark purged the references whose object is (still) missing; the run history keeps them."""
-    from apps.blocks.services import block_filesystem
-
     filesystem = block_filesystem(block)
     report = PurgeReport(batches=1)
     audit = audit_entry_start(user=user, source=source, reason="missing objects")
@@ -139,5 +134,5 @@ def missing_references_mark(
         report.purged = ResultReference.objects.filter(pk__in=gone).update(
             purged_at=timezone.now(), purged_by=user if getattr(user, "is_authenticated", False) else None
         )
-        _audit_add(audit, report, blocks={block.pk})
+        audit_entry_add(audit=audit, report=report, blocks={block.pk})
     return report

@@ -31,12 +31,13 @@ from apps.blocks.filesystems import (
     AccessDeniedError,
     BucketNotFoundError,
     EndpointUnreachableError,
-    LocalFileSystem,
     StorageError,
     WritableFileSystem,
 )
+from apps.blocks.models import StorageBlock
 
 from .models import CleanupJob, PurgeAuditEntry, ResultReference
+from .references import reference_filesystem_or_error
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def references_purge(
         batch_report = PurgeReport(batches=1)
         for group_key, group in groups.items():
             batch_report.merge(_purge_group(group, filesystems, group_key, user=user, batch_size=batch_size))
-        _audit_add(audit, batch_report, blocks={reference.block_id for reference in batch})
+        audit_entry_add(audit=audit, report=batch_report, blocks={reference.block_id for reference in batch})
         report.merge(batch_report)
     logger.info(
         "purged %d result(s): %d object(s) deleted, %d already gone, %d error(s), %d bytes freed",
@@ -150,7 +151,7 @@ def _purge_group(
     gone: list[ResultReference] = list(literals)  # literals live in the database: nothing to delete
     if stored:
         if group_key not in filesystems:
-            filesystems[group_key] = _filesystem_for(stored[0])
+            filesystems[group_key] = reference_filesystem_or_error(stored[0])
         filesystem = filesystems[group_key]
         if isinstance(filesystem, StorageError):
             report.errors.update({reference.id: str(filesystem) for reference in stored})
@@ -181,26 +182,6 @@ def _purge_group(
             purged_at=timezone.now(), purged_by=user if getattr(user, "is_authenticated", False) else None
         )
     return report
-
-
-def _filesystem_for(reference: ResultReference) -> WritableFileSystem | StorageError:
-    """The filesystem holding the reference's object, or the reason there is none."""
-    if reference.block_id is not None:
-        from apps.blocks.services import block_filesystem
-
-        try:
-            return block_filesystem(reference.block)
-        except Exception as exc:
-            return StorageError(f"storage block of result {reference.id} cannot be opened: {exc}")
-    location = reference.storage_location
-    if location.startswith("file://"):
-        location = location.removeprefix("file://")
-    if location and os.path.isabs(location):
-        return LocalFileSystem(basepath=location)
-    return StorageError(
-        f"result {reference.id} is stored at {location or 'an unknown location'} without a storage block, "
-        "so there are no credentials to delete it with"
-    )
 
 
 def _delete_many(filesystem: WritableFileSystem, keys: list[str], *, batch_size: int, verify_missing: bool):
@@ -279,9 +260,8 @@ def audit_entry_start(
     )
 
 
-def _audit_add(audit: PurgeAuditEntry, report: PurgeReport, *, blocks: set[Any]) -> None:
-    from apps.blocks.models import StorageBlock
-
+def audit_entry_add(*, audit: PurgeAuditEntry, report: PurgeReport, blocks: set[Any]) -> None:
+    """Add a batch's counts (and the slugs of the blocks it touched) to an audit entry."""
     slugs = set(audit.block_slugs)
     new_ids = [block_id for block_id in blocks if block_id is not None]
     if new_ids:
@@ -467,7 +447,9 @@ def claimed_purge(
                     )
                 )
             failed.update(batch_report.errors)
-            _audit_add(audit, batch_report, blocks={reference.block_id for reference in batch})
+            audit_entry_add(
+                audit=audit, report=batch_report, blocks={reference.block_id for reference in batch}
+            )
             if job is not None:
                 _job_add(job, batch_report, processed=len(batch))
         report.merge(batch_report)

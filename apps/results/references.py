@@ -7,9 +7,12 @@ The engine buffers references and saves them in bulk, so both builders return un
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from apps.blocks.filesystems import LocalFileSystem, StorageError, WritableFileSystem
+from apps.blocks.services import block_filesystem
 from apps.core.bulk import rows_insert
 from apps.results.models import ResultReference
 
@@ -210,3 +213,51 @@ def references_save(*, pending: list[PendingReference]) -> None:
     rows_insert(ResultReference, to_create)
     for ref, row in matched:
         ref.pk = ref.id = row.pk
+
+
+class ResultUnreadableError(StorageError):
+    """The stored bytes of a result cannot be reached (purged, literal, unknown storage, missing)."""
+
+
+def reference_uri(reference: ResultReference) -> str:
+    if reference.is_literal:
+        return ""
+    location = reference.storage_location.rstrip("/")
+    if not location and reference.block_id is not None:
+        location = reference.block.points_to.rstrip("/")
+    return f"{location}/{reference.key}" if location else reference.key
+
+
+def reference_filesystem(reference: ResultReference) -> WritableFileSystem:
+    """The filesystem holding a reference's file: its saved block, else its recorded local directory.
+
+    Raises ResultUnreadableError when there is none: a literal, a purged result, a block that cannot
+    be opened, or a remote location that was never saved as a block (its credentials are unknown).
+    """
+    if reference.is_literal:
+        raise ResultUnreadableError("this result is a literal kept in the database; it has no stored file")
+    if reference.purged_at is not None:
+        raise ResultUnreadableError(f"this result was purged on {reference.purged_at:%Y-%m-%d %H:%M} UTC")
+    if reference.block_id is not None:
+        try:
+            return block_filesystem(reference.block)
+        except Exception as error:
+            raise ResultUnreadableError(
+                f"the storage block of result {reference.pk} cannot be opened: {error}"
+            ) from error
+    location = reference.storage_location.removeprefix("file://")
+    if location and os.path.isabs(location):
+        return LocalFileSystem(basepath=location)
+    raise ResultUnreadableError(
+        f"result {reference.pk} is stored at {location or 'an unknown location'!r} through a filesystem "
+        "that was not saved as a block, so its credentials are unknown here"
+    )
+
+
+def reference_filesystem_or_error(reference: ResultReference) -> WritableFileSystem | ResultUnreadableError:
+    """``reference_filesystem``, with the reason returned instead of raised, for bulk work that keeps
+    one answer per storage and records failures per result."""
+    try:
+        return reference_filesystem(reference)
+    except ResultUnreadableError as error:
+        return error

@@ -122,31 +122,33 @@ def retention_policy_save(
     return policy
 
 
-def policy_references(policy: RetentionPolicy) -> QuerySet[ResultReference]:
-    """Live references in the policy's scope (flow scope: results of that flow's runs and tasks)."""
+def policy_references(
+    *, policy: RetentionPolicy, flow_result_ids: QuerySet | None = None
+) -> QuerySet[ResultReference]:
+    """Live references in the policy's scope.
+
+    A flow scope covers the results of that flow's runs and task runs: the caller gives their ids
+    (``apps.flows.browse.flow_result_ids``), since runs are the flows app's to know.
+    """
     queryset = ResultReference.objects.live()
     if policy.block_id:
         queryset = queryset.filter(block_id=policy.block_id)
     if policy.flow_name:
-        from apps.flows.models import FlowRun, TaskRun
-
-        flow_results = FlowRun.objects.filter(flow_name=policy.flow_name, result__isnull=False).values(
-            "result_id"
-        )
-        task_results = TaskRun.objects.filter(
-            flow_run__flow_name=policy.flow_name, result__isnull=False
-        ).values("result_id")
-        queryset = queryset.filter(Q(pk__in=flow_results) | Q(pk__in=task_results))
+        if flow_result_ids is None:
+            raise ValueError(f"the policy for flow {policy.flow_name!r} needs the ids of that flow's results")
+        queryset = queryset.filter(pk__in=flow_result_ids)
     return queryset
 
 
-def retention_apply(*, policy: RetentionPolicy, only_unset: bool = True) -> int:
+def retention_apply(
+    *, policy: RetentionPolicy, flow_result_ids: QuerySet | None = None, only_unset: bool = True
+) -> int:
     """Give references in the policy's scope ``created + expire_after``; returns how many changed.
 
     With ``only_unset`` (the default) references that already have an expiration (from their file,
     their cache settings or an operator) keep it.
     """
-    queryset = policy_references(policy).filter(is_literal=False)
+    queryset = policy_references(policy=policy, flow_result_ids=flow_result_ids).filter(is_literal=False)
     if only_unset:
         queryset = queryset.filter(expiration__isnull=True)
     changed = 0
@@ -161,48 +163,11 @@ def retention_apply(*, policy: RetentionPolicy, only_unset: bool = True) -> int:
     return changed
 
 
-def reference_flow_name(reference: ResultReference) -> str | None:
-    """The flow whose run (or whose task run) produced the result, if any run points at it."""
-    try:
-        from apps.flows.models import FlowRun, TaskRun
-    except ImportError:
-        return None
-    name = FlowRun.objects.filter(result=reference).values_list("flow_name", flat=True).first()
-    if name:
-        return name
-    return (
-        TaskRun.objects.filter(result=reference, flow_run__isnull=False)
-        .values_list("flow_run__flow_name", flat=True)
-        .first()
-    )
-
-
-def reference_effective_policy(reference: ResultReference) -> RetentionPolicy | None:
-    """The policy that covers the reference now (what a new result like it would get)."""
+def reference_effective_policy(
+    reference: ResultReference, *, flow_name: str | None
+) -> RetentionPolicy | None:
+    """The policy that covers the reference now (what a new result like it would get); ``flow_name``
+    is the flow whose run produced it (``apps.flows.browse.result_flow_name``)."""
     if reference.retention_policy_id and reference.retention_policy and reference.retention_policy.enabled:
         return reference.retention_policy
-    return retention_policy_for(block=reference.block_id, flow_name=reference_flow_name(reference))
-
-
-def duration_parse(text: str) -> dt.timedelta:
-    """ "30d", "12h", "90m", "45s", "2w" or a bare number of days."""
-    value = (text or "").strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-    unit = value[-1:] if value[-1:] in units else "d"
-    number = value[:-1] if value[-1:] in units else value
-    try:
-        amount = float(number)
-    except ValueError:
-        raise RetentionPolicyError(f"{text!r} is not a duration: use e.g. 30d, 12h, 90m or 2w") from None
-    seconds = amount * units[unit]
-    if seconds <= 0 or seconds > 100 * 365 * 86400:
-        raise RetentionPolicyError(f"{text!r} is out of range: use a positive duration up to 100 years")
-    return dt.timedelta(seconds=seconds)
-
-
-def duration_text(duration: dt.timedelta) -> str:
-    seconds = int(duration.total_seconds())
-    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return retention_policy_for(block=reference.block_id, flow_name=flow_name)

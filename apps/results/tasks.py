@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import traceback
 from typing import Any
@@ -20,11 +22,17 @@ from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.formatting import duration_parse
+
 from .models import CleanupJob
+from .selection import results_matching
 
 logger = logging.getLogger(__name__)
 
 PERIODIC_SOURCE = "beat"
+# A running job on another host whose heartbeat is older than this is taken for dead: every runner
+# beats at least once a batch, and no batch takes anywhere near this long.
+JOB_STALE_AFTER = dt.timedelta(hours=1)
 
 
 def job_create(
@@ -74,15 +82,66 @@ def _progress_update(job: CleanupJob, **fields: Any) -> None:
     CleanupJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now(), **fields)
 
 
+def job_runner_alive(*, job: CleanupJob, now: dt.datetime | None = None) -> bool:
+    """Whether the process running ``job`` still exists.
+
+    On the runner's own host its process id is checked; elsewhere a heartbeat within
+    JOB_STALE_AFTER is taken as a sign of life.
+    """
+    runner = job.outcome.get("runner") or {}
+    if runner.get("host") == socket.gethostname() and runner.get("pid"):
+        try:
+            os.kill(int(runner["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # a process of another user holds that id: alive, as far as can be told
+        return True
+    beat = job.heartbeat_at or job.started_at or job.created_at
+    return beat > (now or timezone.now()) - JOB_STALE_AFTER
+
+
+def jobs_abandoned_fail(*, exclude: int | None = None) -> list[int]:
+    """Mark Failed, with the counts they reached, the running jobs whose process is gone.
+
+    A killed purge, index or expiration job otherwise stays "running" forever; its remaining work
+    is done by the next job of its kind, which calls this first.
+    """
+    failed = []
+    now = timezone.now()
+    for job in CleanupJob.objects.filter(status=CleanupJob.Status.RUNNING).exclude(pk=exclude):
+        if job_runner_alive(job=job, now=now):
+            continue
+        runner = job.outcome.get("runner") or {}
+        where = f"{runner['host']} process {runner['pid']}" if runner else "its process"
+        message = (
+            f"interrupted: {where} stopped before the job finished; {job.processed} processed, "
+            f"{job.deleted} deleted, {job.missing} already gone, {job.error_count} error(s) by then"
+        )
+        updated = CleanupJob.objects.filter(pk=job.pk, status=CleanupJob.Status.RUNNING).update(
+            status=CleanupJob.Status.FAILED, finished_at=now, message=message
+        )
+        if updated:
+            logger.warning("cleanup job %s %s", job.pk, message)
+            failed.append(job.pk)
+    return failed
+
+
 def job_run(*, job_id: int) -> CleanupJob:
-    """Run a job to its end. A job already finished is left alone; an interrupted one resumes."""
+    """Run a job to its end. A job already finished is left alone; an interrupted one resumes.
+
+    Running jobs whose process is gone are marked Failed first.
+    """
+    jobs_abandoned_fail(exclude=job_id)
     job = CleanupJob.objects.select_related("created_by").get(pk=job_id)
     if job.is_finished:
         return job
+    job.outcome["runner"] = {"host": socket.gethostname(), "pid": os.getpid()}
     CleanupJob.objects.filter(pk=job.pk).update(
         status=CleanupJob.Status.RUNNING,
         started_at=job.started_at or timezone.now(),
         heartbeat_at=timezone.now(),
+        outcome=job.outcome,
     )
     try:
         message = _RUNNERS[job.kind](job)
@@ -184,9 +243,7 @@ def _run_purge_selected(job: CleanupJob) -> str:
 
 
 def _run_expiration(job: CleanupJob) -> str:
-    from .browse import results_matching
     from .expiration import references_expiration_bulk
-    from .retention import duration_parse
 
     params = job.params
     queryset = results_matching(_query_dict(params.get("filters", "")))
@@ -229,7 +286,9 @@ def _run_index(job: CleanupJob) -> str:
         _progress_update(job, processed=done, total=total)
 
     report = block_index(block=_block(job), prefix=job.params.get("prefix", ""), progress=progress)
-    CleanupJob.objects.filter(pk=job.pk).update(outcome=report.as_dict(), error_count=len(report.errors))
+    CleanupJob.objects.filter(pk=job.pk).update(
+        outcome={**job.outcome, **report.as_dict()}, error_count=len(report.errors)
+    )
     skipped = sum(report.skipped.values())
     return f"{report.added} result file(s) added, {report.already_known} already known, {skipped} skipped"
 
@@ -239,7 +298,7 @@ def _run_orphan_scan(job: CleanupJob) -> str:
 
     report = orphans_scan(block=_block(job))
     CleanupJob.objects.filter(pk=job.pk).update(
-        outcome=report.as_dict(), total=report.listed, processed=report.listed
+        outcome={**job.outcome, **report.as_dict()}, total=report.listed, processed=report.listed
     )
     return (
         f"{report.object_count} unreferenced object(s), {report.missing_count} reference(s) without an object"

@@ -10,27 +10,31 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.db import bounded_count
+from apps.core.pagination import InvalidCursorError, keyset_page, querystring_without
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
+from apps.flows.browse import flow_names, result_usage
 
-from . import browse
+from .contents import reference_decode, reference_download_name, reference_preview, reference_stream
 from .filters import ResultFilter
 from .models import ResultReference
+from .references import ResultUnreadableError, reference_uri
+from .selection import InvalidFilterError, results_matching
 
 
 def _list_context(request) -> dict:
     params = request.GET.copy()
-    cursor = params.get("cursor") or None
     filterset = ResultFilter(data=params or None, queryset=ResultReference.objects.select_related("block"))
     error = ""
     try:
-        page = browse.keyset_page(
-            queryset=filterset.qs, cursor=cursor, page_size=params.get("page_size") or browse.PAGE_SIZE
+        page = keyset_page(
+            queryset=filterset.qs, cursor=params.get("cursor") or None, page_size=params.get("page_size")
         )
-    except (browse.InvalidCursorError, ValueError) as exc:
+    except InvalidCursorError as exc:
         error = str(exc)
-        page = browse.keyset_page(queryset=filterset.qs)
-    filter_query = browse.querystring_without(params)
+        page = keyset_page(queryset=filterset.qs)
+    filter_query = querystring_without(params)
     context = {
         "filter": filterset,
         "page": page,
@@ -38,29 +42,19 @@ def _list_context(request) -> dict:
         "filtered": bool(filter_query),
         "error": error,
         "selection": None,
-        "flow_names": _flow_names(),
+        "flow_names": flow_names(),
     }
     if params.get("select") == "all":
         context["selection"] = _selection(params)
     return context
 
 
-def _flow_names() -> list[str]:
-    """Registered flow names as filter suggestions (the flows app is optional to this one)."""
-    try:
-        from apps.flows.registry import flow_registry
-
-        return sorted(flow_registry())
-    except Exception:
-        return []
-
-
 def _selection(params) -> dict:
     try:
-        matching = browse.results_matching(params)
-    except browse.InvalidFilterError as exc:
-        return {"error": str(exc), "query": browse.querystring_without(params)}
-    return {"count": browse.bounded_count(queryset=matching), "query": browse.querystring_without(params)}
+        matching = results_matching(params)
+    except InvalidFilterError as exc:
+        return {"error": str(exc), "query": querystring_without(params)}
+    return {"count": bounded_count(queryset=matching), "query": querystring_without(params)}
 
 
 @require_GET
@@ -90,9 +84,9 @@ def _reference(pk: int) -> ResultReference:
 def _detail_context(request, reference: ResultReference) -> dict:
     return {
         "reference": reference,
-        "uri": browse.reference_uri(reference),
-        "usage": browse.result_usage(reference=reference),
-        "preview": browse.reference_preview(reference=reference),
+        "uri": reference_uri(reference),
+        "usage": result_usage(reference=reference),
+        "preview": reference_preview(reference=reference),
         "can_decode": user_has_role(request.user, Role.OPERATOR),
         "decoded": None,
     }
@@ -114,11 +108,11 @@ def result_raw(request, pk: int):
 
 def raw_response(reference: ResultReference) -> StreamingHttpResponse:
     try:
-        chunks = browse.reference_stream(reference=reference)
-    except browse.ResultUnreadableError as exc:
+        chunks = reference_stream(reference=reference)
+    except ResultUnreadableError as exc:
         raise Http404(str(exc)) from None
     response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="{browse.reference_download_name(reference)}"'
+    response["Content-Disposition"] = f'attachment; filename="{reference_download_name(reference)}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -128,7 +122,7 @@ def raw_response(reference: ResultReference) -> StreamingHttpResponse:
 def result_decode(request, pk: int):
     """Decode for real in the sandbox (operators only); the answer replaces the static preview."""
     reference = _reference(pk)
-    decoded = browse.reference_decode(reference=reference)
+    decoded = reference_decode(reference=reference)
     if request.htmx:
         return render(
             request,

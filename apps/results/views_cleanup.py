@@ -7,23 +7,25 @@ Operators manage expiration and policies; admins purge, index and clean up orpha
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
-from django.http import Http404
+from django.db.models import Sum
+from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.blocks.models import StorageBlock
+from apps.core.db import bounded_count
+from apps.core.formatting import DurationInvalidError, duration_parse
+from apps.core.pagination import querystring_without
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
+from apps.flows.browse import flow_result_ids, result_flow_name
 
-from . import browse
+from .charts import chart_bytes_by_expiration, chart_storage_over_time
 from .expiration import (
     ExpirationError,
     expiration_compute,
@@ -33,133 +35,12 @@ from .expiration import (
 )
 from .models import CleanupJob, PurgeAuditEntry, ResultReference, RetentionPolicy
 from .purge import expired_candidates, purge_plan
-from .retention import (
-    RetentionPolicyError,
-    duration_parse,
-    duration_text,
-    retention_apply,
-    retention_cache_clear,
-    retention_policy_save,
-)
+from .retention import RetentionPolicyError, retention_apply, retention_cache_clear, retention_policy_save
+from .selection import InvalidFilterError, results_matching
 from .tasks import job_create, job_start, periodic_purge_last, periodic_purge_schedule_text
 
-CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 200, 40
-CHART_COLORS = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2"]
-
-
-# --------------------------------------------------------------------------------------------------
-# Charts (inline SVG, computed here)
-
-
-@dataclass
-class Series:
-    label: str
-    color: str
-    points: str
-    last: int
-
-
-def _storage_over_time(*, days: int) -> dict:
-    """Bytes stored per block at the end of each of the last ``days`` days."""
-    today = timezone.localdate()
-    start = today - dt.timedelta(days=days - 1)
-    stored = ResultReference.objects.filter(is_literal=False)
-    blocks = {block.pk: block.slug for block in StorageBlock.objects.all()}
-    added: dict = {}
-    for row in (
-        stored.annotate(day=TruncDate("created")).values("block_id", "day").annotate(total=Sum("size_bytes"))
-    ):
-        added.setdefault(row["block_id"], {})[row["day"]] = row["total"] or 0
-    removed: dict = {}
-    for row in (
-        stored.filter(purged_at__isnull=False)
-        .annotate(day=TruncDate("purged_at"))
-        .values("block_id", "day")
-        .annotate(total=Sum("size_bytes"))
-    ):
-        removed.setdefault(row["block_id"], {})[row["day"]] = row["total"] or 0
-    series_values: dict = {}
-    for block_id in set(added) | set(removed):
-        level = 0
-        values = []
-        for day in sorted(set(added.get(block_id, {})) | set(removed.get(block_id, {})) | {start}):
-            if day >= start:
-                break
-            level += added.get(block_id, {}).get(day, 0) - removed.get(block_id, {}).get(day, 0)
-        for offset in range(days):
-            day = start + dt.timedelta(days=offset)
-            level += added.get(block_id, {}).get(day, 0) - removed.get(block_id, {}).get(day, 0)
-            values.append(max(level, 0))
-        if any(values):
-            series_values[blocks.get(block_id, "no block (detached)")] = values
-    peak = max((max(values) for values in series_values.values()), default=0) or 1
-    inner_w, inner_h = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
-    series = []
-    for index, (label, values) in enumerate(sorted(series_values.items())):
-        step = inner_w / max(days - 1, 1)
-        points = " ".join(
-            f"{CHART_PAD + i * step:.1f},{CHART_PAD + inner_h - inner_h * value / peak:.1f}"
-            for i, value in enumerate(values)
-        )
-        series.append(
-            Series(label=label, color=CHART_COLORS[index % len(CHART_COLORS)], points=points, last=values[-1])
-        )
-    return {
-        "series": series,
-        "peak": peak,
-        "start": start,
-        "end": today,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "pad": CHART_PAD,
-        "axis_y": CHART_HEIGHT - CHART_PAD,
-        "axis_x": CHART_WIDTH - CHART_PAD,
-    }
-
-
-def _bytes_by_expiration() -> dict:
-    """Live stored bytes by when they expire: already expired, each of the next 7 days, later, never."""
-    now = timezone.now()
-    today = timezone.localdate()
-    live = ResultReference.objects.live().filter(is_literal=False)
-    buckets: list[tuple[str, int, int]] = []
-
-    def add(label: str, queryset) -> None:
-        row = queryset.aggregate(total=Sum("size_bytes"), count=Count("id"))
-        buckets.append((label, row["total"] or 0, row["count"]))
-
-    add("expired", live.filter(expiration__lte=now))
-    for offset in range(7):
-        day = today + dt.timedelta(days=offset)
-        add(day.strftime("%a %d"), live.filter(expiration__gt=now, expiration__date=day))
-    add("later", live.filter(expiration__date__gte=today + dt.timedelta(days=7)))
-    add("never", live.filter(expiration__isnull=True))
-    peak = max((total for _, total, _ in buckets), default=0) or 1
-    inner_h = CHART_HEIGHT - 2 * CHART_PAD
-    slot = (CHART_WIDTH - 2 * CHART_PAD) / len(buckets)
-    bars = []
-    for index, (label, total, count) in enumerate(buckets):
-        height = inner_h * total / peak
-        bars.append(
-            {
-                "label": label,
-                "bytes": total,
-                "count": count,
-                "x": CHART_PAD + index * slot + slot * 0.15,
-                "width": slot * 0.7,
-                "y": CHART_PAD + inner_h - height,
-                "height": height,
-                "text_x": CHART_PAD + index * slot + slot / 2,
-                "kind": "expired" if label == "expired" else "never" if label == "never" else "future",
-            }
-        )
-    return {
-        "bars": bars,
-        "peak": peak,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "axis_y": CHART_HEIGHT - CHART_PAD,
-    }
+# What a form error says of a date pushed past what a datetime holds (extending a far expiration).
+EXPIRATION_TOO_LATE = "that expiration would be after the year 9999"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,11 +59,11 @@ def cleanup_overview(request):
         "audit": PurgeAuditEntry.objects.all()[:8],
         "policies": RetentionPolicy.objects.select_related("block"),
         "blocks": StorageBlock.objects.all(),
-        "storage_chart": _storage_over_time(days=30),
-        "expiration_chart": _bytes_by_expiration(),
+        "storage_chart": chart_storage_over_time(days=30),
+        "expiration_chart": chart_bytes_by_expiration(),
         "can_manage": user_has_role(request.user, Role.OPERATOR),
         "can_purge": user_has_role(request.user, Role.ADMIN),
-        "expiring_count": browse.bounded_count(queryset=expiring_soon()),
+        "expiring_count": bounded_count(queryset=expiring_soon()),
     }
     return render(request, "results/cleanup/overview.html", context)
 
@@ -247,19 +128,21 @@ def result_expiration(request, pk: int):
             by = duration_parse(request.POST.get("by", "")) if action == "extend" else None
             new = expiration_compute(action=action, current=reference.expiration, at=at, by=by)
             change = reference_expiration_set(reference=reference, expiration=new, user=request.user)
-        except (ExpirationError, RetentionPolicyError) as exc:
+        except (ExpirationError, DurationInvalidError) as exc:
             context.update(editing=True, error=str(exc))
+        except OverflowError:
+            context.update(editing=True, error=EXPIRATION_TOO_LATE)
         else:
             context["note"] = (
                 change.file_error and f"Saved; the file was not updated: {change.file_error}"
             ) or (f"Saved ({change.file_note}).")
-    context["info"] = expiration_info(reference)
-    if not request.htmx:
-        if request.method == "POST" and not context["error"]:
-            messages.success(request, context["note"])
-            return redirect("results:result-detail", pk=reference.pk)
-        return render(request, "results/cleanup/expiration_page.html", context)
-    return render(request, "results/cleanup/_expiration.html", context)
+    context["info"] = expiration_info(reference, flow_name=result_flow_name(reference=reference))
+    if request.htmx:
+        return render(request, "results/cleanup/expiration_page.html#expiration", context)
+    if request.method == "POST" and not context["error"]:
+        messages.success(request, context["note"])
+        return redirect("results:result-detail", pk=reference.pk)
+    return render(request, "results/cleanup/expiration_page.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -269,17 +152,15 @@ def expiration_bulk(request):
     source = request.POST if request.method == "POST" else request.GET
     query = source.get("selection", None)
     if query is None:
-        query = browse.querystring_without(request.GET)
-    from django.http import QueryDict
-
+        query = querystring_without(request.GET)
     try:
-        matching = browse.results_matching(QueryDict(query)).live()
-    except browse.InvalidFilterError as exc:
+        matching = results_matching(QueryDict(query)).live()
+    except InvalidFilterError as exc:
         messages.error(request, str(exc))
         return redirect("results:result-list")
     context = {
         "query": query,
-        "count": browse.bounded_count(queryset=matching, limit=1_000_000),
+        "count": bounded_count(queryset=matching, limit=1_000_000),
         "plan": purge_plan(matching),
         "error": "",
         "action": source.get("action", "extend"),
@@ -301,8 +182,10 @@ def expiration_bulk(request):
                 at=dt.datetime.fromisoformat(params["at"]) if "at" in params else None,
                 by=duration_parse(params["by"]) if "by" in params else None,
             )
-        except (ExpirationError, RetentionPolicyError) as exc:
+        except (ExpirationError, DurationInvalidError) as exc:
             context["error"] = str(exc)
+        except OverflowError:
+            context["error"] = EXPIRATION_TOO_LATE
         else:
             job = job_start(job_create(kind=CleanupJob.Kind.EXPIRATION, params=params, user=request.user))
             return redirect("results:cleanup-job", pk=job.pk)
@@ -315,7 +198,7 @@ def results_expiring(request):
     text = request.GET.get("within", "7d")
     try:
         within = duration_parse(text)
-    except RetentionPolicyError as exc:
+    except DurationInvalidError as exc:
         messages.error(request, str(exc))
         within, text = dt.timedelta(days=7), "7d"
     queryset = expiring_soon(within=within)
@@ -325,7 +208,7 @@ def results_expiring(request):
         "results/cleanup/expiring.html",
         {
             "results": page,
-            "count": browse.bounded_count(queryset=queryset),
+            "count": bounded_count(queryset=queryset),
             "bytes": queryset.aggregate(total=Sum("size_bytes"))["total"] or 0,
             "within": text,
             "choices": ["1d", "7d", "30d", "90d"],
@@ -352,12 +235,12 @@ def policy_save(request):
             expire_after=duration_parse(request.POST.get("expire_after", "")),
             user=request.user,
         )
-    except RetentionPolicyError as exc:
+    except (RetentionPolicyError, DurationInvalidError) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(
             request,
-            f"Policy saved: {policy.scope_label} expire {duration_text(policy.expire_after)} after creation.",
+            f"Policy saved: {policy.scope_label} expire {policy.expire_after_text} after creation.",
         )
     return redirect(reverse("results:cleanup") + "#policies")
 
@@ -376,7 +259,11 @@ def policy_delete(request, pk: int):
 @role_required(Role.OPERATOR)
 def policy_apply(request, pk: int):
     policy = get_object_or_404(RetentionPolicy, pk=pk)
-    changed = retention_apply(policy=policy, only_unset=request.POST.get("only_unset", "yes") == "yes")
+    changed = retention_apply(
+        policy=policy,
+        flow_result_ids=flow_result_ids(flow_name=policy.flow_name) if policy.flow_name else None,
+        only_unset=request.POST.get("only_unset", "yes") == "yes",
+    )
     messages.success(request, f"{changed:,} existing result(s) now expire by this policy.")
     return redirect(reverse("results:cleanup") + "#policies")
 

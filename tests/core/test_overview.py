@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from apps.core.overview import overview_build
 from apps.flows.models import FlowRun, StateType
 from apps.results.models import ResultReference
+from project.home import overview_build
 
 pytestmark = pytest.mark.django_db
 

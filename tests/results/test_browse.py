@@ -1,185 +1,109 @@
-"""Browsing results: keyset pages, cursors, "all matching" selections with bounded counts, streams."""
+"""Browsing results: "all matching" selections, filters, streams, previews and the one resolver."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from django.db import connection
 from django.http import QueryDict
-from django.test.utils import CaptureQueriesContext
 
-from apps.results import browse
+from apps.results import contents, selection
 from apps.results.models import ResultReference
-from tests.dashboard_data import T0, flow_run, literal_result, raw_file_result, stored_result, task_run
+from apps.results.references import ResultUnreadableError, reference_filesystem
+from tests.dashboard_data import flow_run, literal_result, raw_file_result, stored_result, task_run
+from tests.dashboard_data import references_bulk as references
 
 pytestmark = pytest.mark.django_db
 
 
-def references(count: int, *, same_time: bool = False) -> list[ResultReference]:
-    start = ResultReference.objects.count()
-    rows = [
-        ResultReference(
-            storage_location="/data/results",
-            key=f"k{start + index:04d}",
-            serializer_type="pickle" if index % 2 else "json",
-            created=T0 if same_time else T0 + dt.timedelta(seconds=index),
-        )
-        for index in range(count)
-    ]
-    return ResultReference.objects.bulk_create(rows)
-
-
-def walk(queryset, *, page_size: int) -> list[int]:
-    seen, cursor = [], None
-    while True:
-        page = browse.keyset_page(queryset=queryset, cursor=cursor, page_size=page_size)
-        seen += [row.pk for row in page.items]
-        if not page.has_next:
-            return seen
-        cursor = page.next_cursor
-
-
-def test_pages_walk_every_row_once_newest_first_even_when_timestamps_tie():
-    references(23, same_time=True)
-    references(7)
-    expected = list(ResultReference.objects.order_by("-created", "-id").values_list("pk", flat=True))
-    assert walk(ResultReference.objects.all(), page_size=5) == expected
-
-
-def test_previous_cursor_returns_the_page_before():
-    references(12)
-    first = browse.keyset_page(queryset=ResultReference.objects.all(), page_size=5)
-    second = browse.keyset_page(queryset=ResultReference.objects.all(), cursor=first.next_cursor, page_size=5)
-    back = browse.keyset_page(
-        queryset=ResultReference.objects.all(), cursor=second.previous_cursor, page_size=5
-    )
-    assert [r.pk for r in back.items] == [r.pk for r in first.items]
-    assert not back.has_previous and back.has_next
-    assert not first.has_previous and second.has_previous
-
-
-def test_a_page_uses_no_offset_and_no_count():
-    references(30)
-    first = browse.keyset_page(queryset=ResultReference.objects.all(), page_size=10)
-    with CaptureQueriesContext(connection) as queries:
-        browse.keyset_page(queryset=ResultReference.objects.all(), cursor=first.next_cursor, page_size=10)
-    sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
-    assert len(queries.captured_queries) == 1
-    assert "OFFSET" not in sql and "COUNT(" not in sql
-
-
-@pytest.mark.parametrize("cursor", ["garbage", "bnx8fHw", "", "bnwyMDI1LTAxLTAxfDE"])
-def test_edited_cursors_are_refused_with_a_clear_error(cursor):
-    if not cursor:
-        assert browse.keyset_page(queryset=ResultReference.objects.all()).items == []
-        return
-    with pytest.raises(browse.InvalidCursorError, match="not valid"):
-        browse.keyset_page(queryset=ResultReference.objects.all(), cursor=cursor)
-
-
 def test_results_matching_applies_the_filter_querystring_to_all_rows_not_a_page():
     references(120)
-    matching = browse.results_matching(QueryDict("serializer=json"))
+    matching = selection.results_matching(QueryDict("serializer=json"))
     assert matching.count() == 60
-    assert browse.results_matching({"serializer": "pickle"}).count() == 60
-    assert browse.results_matching({}).count() == 120
+    assert selection.results_matching({"serializer": "pickle"}).count() == 60
+    assert selection.results_matching({}).count() == 120
 
 
 def test_results_matching_refuses_invalid_filters_instead_of_selecting_everything():
     references(3)
-    with pytest.raises(browse.InvalidFilterError, match="serializer"):
-        browse.results_matching({"serializer": "yaml"})
-    with pytest.raises(browse.InvalidFilterError, match="created_after"):
-        browse.results_matching({"created_after": "yesterday"})
-
-
-def test_bounded_count_stops_counting_at_the_limit():
-    references(25)
-    small = browse.bounded_count(queryset=ResultReference.objects.all(), limit=10)
-    assert (small.count, small.more, small.label) == (10, True, "10+")
-    exact = browse.bounded_count(queryset=ResultReference.objects.all(), limit=100)
-    assert (exact.count, exact.more, exact.label) == (25, False, "25")
-    assert browse.SELECTION_COUNT_LIMIT == 10_000
-    assert browse.BoundedCount(count=10_000, limit=10_000, more=True).label == "10,000+"
-
-
-def test_querystring_without_drops_paging_and_empty_values():
-    assert (
-        browse.querystring_without(QueryDict("cursor=abc&flow=etl&state=&select=all&block=x"))
-        == "block=x&flow=etl"
-    )
+    with pytest.raises(selection.InvalidFilterError, match="serializer"):
+        selection.results_matching({"serializer": "yaml"})
+    with pytest.raises(selection.InvalidFilterError, match="created_after"):
+        selection.results_matching({"created_after": "yesterday"})
 
 
 def test_uri_prefix_search_matches_location_and_key(tmp_path):
     one = stored_result(tmp_path / "a", {"x": 1}, key="reports/2025/q1")
     stored_result(tmp_path / "b", {"x": 2}, key="other")
     location = one.storage_location.rstrip("/")
-    assert list(browse.results_matching({"uri": f"{location}/reports/"})) == [one]
-    assert list(browse.results_matching({"uri": f"{location}/rep"})) == [one]
-    assert browse.results_matching({"uri": str(tmp_path)}).count() == 2
+    assert list(selection.results_matching({"uri": f"{location}/reports/"})) == [one]
+    assert list(selection.results_matching({"uri": f"{location}/rep"})) == [one]
+    assert selection.results_matching({"uri": str(tmp_path)}).count() == 2
 
 
 def test_flow_state_and_has_run_filters_follow_the_runs_that_point_at_a_result():
     used_by_flow, used_by_task, orphan = references(3)
     run = flow_run(flow_name="etl", state="FAILED", result=used_by_flow)
     task_run(run, task_name="load", result=used_by_task, state="COMPLETED")
-    assert set(browse.results_matching({"flow": "etl"})) == {used_by_flow, used_by_task}
-    assert set(browse.results_matching({"state": "FAILED"})) == {used_by_flow}
-    assert set(browse.results_matching({"has_run": "no"})) == {orphan}
-    assert set(browse.results_matching({"has_run": "yes"})) == {used_by_flow, used_by_task}
+    assert set(selection.results_matching({"flow": "etl"})) == {used_by_flow, used_by_task}
+    assert set(selection.results_matching({"state": "FAILED"})) == {used_by_flow}
+    assert set(selection.results_matching({"has_run": "no"})) == {orphan}
+    assert set(selection.results_matching({"has_run": "yes"})) == {used_by_flow, used_by_task}
 
 
 def test_expired_filter(tmp_path):
     past = stored_result(tmp_path, 1, expiration=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     future = stored_result(tmp_path, 2, expiration=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
     never = literal_result(None)
-    assert set(browse.results_matching({"expired": "yes"})) == {past}
-    assert set(browse.results_matching({"expired": "no"})) == {future, never}
+    assert set(selection.results_matching({"expired": "yes"})) == {past}
+    assert set(selection.results_matching({"expired": "no"})) == {future, never}
 
 
 def test_stream_reads_in_chunks_through_open_read(tmp_path):
     content = bytes(range(256)) * 4000
     reference = raw_file_result(tmp_path, content, key="blob")
-    chunks = list(browse.reference_stream(reference=reference, chunk_size=10_000))
+    chunks = list(contents.reference_stream(reference=reference, chunk_size=10_000))
     assert b"".join(chunks) == content
     assert max(len(chunk) for chunk in chunks) == 10_000
 
 
 def test_unreadable_references_say_why(tmp_path):
-    with pytest.raises(browse.ResultUnreadableError, match="literal"):
-        browse.reference_stream(reference=literal_result(True))
+    with pytest.raises(ResultUnreadableError, match="literal"):
+        contents.reference_stream(reference=literal_result(True))
     missing = raw_file_result(tmp_path, b"x", key="gone")
     (tmp_path / "gone").unlink()
-    with pytest.raises(browse.ResultUnreadableError, match="cannot be read"):
-        browse.reference_stream(reference=missing)
+    with pytest.raises(ResultUnreadableError, match="cannot be read"):
+        contents.reference_stream(reference=missing)
     remote = ResultReference.objects.create(storage_location="s3://bucket/x", key="k")
-    with pytest.raises(browse.ResultUnreadableError, match="not saved as a block"):
-        browse.reference_filesystem(remote)
+    with pytest.raises(ResultUnreadableError, match="not saved as a block"):
+        reference_filesystem(remote)
 
 
 def test_preview_of_a_corrupt_file_is_an_error_with_the_raw_head_never_an_exception(tmp_path):
     reference = raw_file_result(tmp_path, b"\x00\xffGARBAGE, not a result file", key="corrupt")
-    preview = browse.reference_preview(reference=reference)
+    preview = contents.reference_preview(reference=reference)
     assert preview["error"]
     assert "GARBAGE" in preview["raw_head"]["text"]
     assert preview["raw_head"]["hex"].startswith("00 ff")
 
 
 def test_preview_of_a_literal_shows_its_value():
-    preview = browse.reference_preview(reference=literal_result(False))
+    preview = contents.reference_preview(reference=literal_result(False))
     assert preview["format"] == "literal"
     assert preview["value"]["value"] is False
 
 
 def test_decode_of_a_literal_needs_no_sandbox():
-    answer = browse.reference_decode(reference=literal_result(None))
+    answer = contents.reference_decode(reference=literal_result(None))
     assert answer["ok"] and answer["value"]["type"] == "builtins.NoneType"
 
 
-def test_duration_text_is_short_and_readable():
-    assert browse.duration_text(dt.timedelta(milliseconds=850)) == "850ms"
-    assert browse.duration_text(dt.timedelta(seconds=4.25)) == "4.2s"
-    assert browse.duration_text(dt.timedelta(minutes=3, seconds=5)) == "3m 05s"
-    assert browse.duration_text(dt.timedelta(hours=2, minutes=7)) == "2h 07m"
-    assert browse.duration_text(None) == ""
+def test_one_resolver_serves_pages_and_purges_alike(tmp_path):
+    """A file:// location is the local directory for the preview and for the purge."""
+    from apps.results.purge import references_purge
+
+    (tmp_path / "blob").write_bytes(b"abc")
+    reference = ResultReference.objects.create(storage_location=f"file://{tmp_path}", key="blob")
+    assert b"".join(contents.reference_stream(reference=reference)) == b"abc"
+    assert references_purge(references=ResultReference.objects.filter(pk=reference.pk)).deleted == 1
+    assert not (tmp_path / "blob").exists()

@@ -49,6 +49,9 @@ def test_dry_run_changes_nothing_then_the_purge_deletes(block, tmp_path):
         run("purge_expired_results", "--block", "s3/nope")
     with pytest.raises(CommandError, match="older-than"):
         run("purge_expired_results", "--older-than", "soon")
+    for text in ("nan", "inf", "-1d", "1e400"):
+        with pytest.raises(CommandError, match=r"--older-than: .* out of range"):
+            run("purge_expired_results", f"--older-than={text}")
 
 
 def test_index_block_adds_files_once(block, tmp_path):

@@ -60,7 +60,7 @@ def test_detached_local_results_are_purged_from_their_recorded_location(tmp_path
 def test_unreachable_storage_leaves_the_references_live_with_a_reason():
     reference = ResultReference.objects.create(storage_location="s3://bucket/prefix", key="a")
     report = references_purge(references=ResultReference.objects.all())
-    assert "without a storage block" in report.errors[reference.id]
+    assert "not saved as a block" in report.errors[reference.id]
     assert report.purged == 0 and ResultReference.objects.live().count() == 1
 
 

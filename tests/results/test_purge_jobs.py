@@ -159,6 +159,52 @@ def test_admin_clear_expired_on_a_selection_leaves_the_unexpired_ones(local_bloc
     assert b"Objects deleted" in page.content and b"3 result(s) purged" in page.content
 
 
+def _running_job(*, runner: dict | None, heartbeat: dt.datetime) -> CleanupJob:
+    job = job_create(kind=CleanupJob.Kind.PURGE_EXPIRED, source="command")
+    CleanupJob.objects.filter(pk=job.pk).update(
+        status=CleanupJob.Status.RUNNING,
+        started_at=heartbeat,
+        heartbeat_at=heartbeat,
+        processed=40,
+        deleted=30,
+        missing=10,
+        outcome={"runner": runner} if runner else {},
+    )
+    return job
+
+
+def _gone_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.django_db
+def test_the_next_job_fails_a_running_job_whose_process_is_gone_keeping_its_counts(local_block):
+    import socket
+
+    from apps.results.tasks import purge_expired_periodic
+
+    now = timezone.now()
+    here = socket.gethostname()
+    dead = _running_job(runner={"host": here, "pid": _gone_pid()}, heartbeat=now)
+    alive = _running_job(runner={"host": here, "pid": os.getpid()}, heartbeat=now - dt.timedelta(days=1))
+    silent = _running_job(runner={"host": "elsewhere", "pid": 1}, heartbeat=now - dt.timedelta(hours=2))
+    beating = _running_job(runner={"host": "elsewhere", "pid": 1}, heartbeat=now - dt.timedelta(minutes=5))
+    stored_results(local_block, Path(local_block.settings["basepath"]), expired=3, unexpired=0)
+
+    periodic = CleanupJob.objects.get(pk=purge_expired_periodic())
+
+    assert periodic.status == "done" and periodic.deleted == 3
+    statuses = dict(CleanupJob.objects.values_list("pk", "status"))
+    assert statuses[dead.pk] == statuses[silent.pk] == "failed"
+    assert statuses[alive.pk] == statuses[beating.pk] == "running"
+    dead.refresh_from_db()
+    assert (dead.processed, dead.deleted, dead.missing) == (40, 30, 10)
+    assert dead.message.startswith(f"interrupted: {here} process")
+    assert "30 deleted, 10 already gone" in dead.message
+
+
 def _database_url() -> str:
     s = connection.settings_dict
     assert s["ENGINE"].endswith("postgresql"), "this test needs PostgreSQL (DATABASE_URL)"
@@ -221,6 +267,12 @@ def test_a_purge_killed_midway_finishes_on_the_next_run_and_the_counts_add_up(lo
     # Only the batch in flight when the process died can have lost its objects without its marks.
     assert totals["missing"] <= batch_size
     assert totals["freed"] == totals["deleted"] * 10
+    # The killed run's job is not left running: the rerun marked it Failed, with the counts it reached.
+    killed, rerun = CleanupJob.objects.order_by("pk")
+    assert (killed.status, rerun.status) == ("failed", "done")
+    assert (killed.deleted, killed.missing) == (first.deleted, first.missing)
+    assert killed.processed >= first.purged and killed.finished_at is not None
+    assert "interrupted" in killed.message and f"{killed.deleted} deleted" in killed.message
 
 
 @pytest.mark.django_db

@@ -8,11 +8,12 @@ import datetime as dt
 import pytest
 
 from apps.blocks import services
+from apps.core.formatting import DurationInvalidError, duration_parse
+from apps.flows.browse import flow_result_ids, result_flow_name
 from apps.flows.models import FlowRun
 from apps.results.models import ResultReference
 from apps.results.retention import (
     RetentionPolicyError,
-    duration_parse,
     reference_effective_policy,
     retention_apply,
     retention_expiration_for,
@@ -51,7 +52,7 @@ def test_a_policy_needs_a_scope_and_a_positive_duration(block):
         retention_policy_save(block=None, flow_name=" ", expire_after=dt.timedelta(days=1))
     with pytest.raises(RetentionPolicyError, match="positive"):
         retention_policy_save(block=block, flow_name="", expire_after=dt.timedelta(0))
-    with pytest.raises(RetentionPolicyError, match="not a duration"):
+    with pytest.raises(DurationInvalidError, match="not a duration"):
         duration_parse("soon")
     assert duration_parse("12h") == dt.timedelta(hours=12) and duration_parse("2w") == dt.timedelta(days=14)
 
@@ -70,11 +71,15 @@ def test_applying_a_flow_policy_touches_only_that_flows_results_without_expirati
     FlowRun.objects.create(flow_name="etl", name="r2", result=pinned)
     FlowRun.objects.create(flow_name="other", name="r3", result=other)
     policy = retention_policy_save(block=None, flow_name="etl", expire_after=dt.timedelta(days=3))
-    assert retention_apply(policy=policy) == 1
+    etl_results = flow_result_ids(flow_name="etl")
+    assert retention_apply(policy=policy, flow_result_ids=etl_results) == 1
     mine.refresh_from_db()
     pinned.refresh_from_db()
     other.refresh_from_db()
     assert mine.expiration == CREATED + dt.timedelta(days=3) and mine.retention_policy == policy
     assert pinned.expiration == CREATED + dt.timedelta(days=99) and other.expiration is None
-    assert reference_effective_policy(other) is None and reference_effective_policy(mine) == policy
-    assert retention_apply(policy=policy, only_unset=False) == 2
+    assert reference_effective_policy(other, flow_name=result_flow_name(reference=other)) is None
+    assert reference_effective_policy(mine, flow_name=result_flow_name(reference=mine)) == policy
+    assert retention_apply(policy=policy, flow_result_ids=etl_results, only_unset=False) == 2
+    with pytest.raises(ValueError, match="needs the ids"):
+        retention_apply(policy=policy)

@@ -85,10 +85,9 @@ def test_selecting_all_matching_shows_a_bounded_count_and_the_filter_querystring
 
 
 def test_selection_count_stops_at_ten_thousand(viewer_client, monkeypatch):
-    from apps.results import browse
+    from apps.core import db
 
-    monkeypatch.setattr(browse, "SELECTION_COUNT_LIMIT", 10)
-    monkeypatch.setattr(browse.bounded_count, "__kwdefaults__", {"limit": 10})
+    monkeypatch.setattr(db.bounded_count, "__kwdefaults__", {"limit": 10})
     ResultReference.objects.bulk_create(
         ResultReference(storage_location="/d", key=f"k{i}") for i in range(12)
     )
@@ -241,3 +240,59 @@ def test_pickle_made_by_cloudpickle_of_a_lambda_is_refused(operator_client, tmp_
     assert cloudpickle  # the store pickles with cloudpickle by default
     html = operator_client.post(reverse("results:result-decode", args=[reference.pk])).content.decode()
     assert "refused to decode" in html
+
+
+BAD_DURATIONS = ["nan", "inf", "-inf", "-3d", "1e400", "1e12d"]
+
+
+@pytest.mark.parametrize("text", BAD_DURATIONS)
+def test_expiring_soon_with_a_bad_window_says_so_and_shows_seven_days(viewer_client, text):
+    response = viewer_client.get(reverse("results:results-expiring"), {"within": text})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "out of range" in html and 'aria-current="true">7d<' in html
+
+
+@pytest.mark.parametrize("text", BAD_DURATIONS)
+def test_a_policy_with_a_bad_duration_is_refused_with_a_message(operator_client, text):
+    from apps.results.models import RetentionPolicy
+
+    response = operator_client.post(
+        reverse("results:policy-save"), {"flow_name": "etl", "expire_after": text}, follow=True
+    )
+    assert response.status_code == 200
+    assert "out of range" in response.content.decode()
+    assert not RetentionPolicy.objects.exists()
+
+
+@pytest.mark.parametrize("text", BAD_DURATIONS)
+def test_extending_an_expiration_by_a_bad_duration_is_a_form_error(operator_client, tmp_path, text):
+    reference = stored_result(tmp_path, 1)
+    url = reverse("results:result-expiration", args=[reference.pk])
+    inline = operator_client.post(url, {"action": "extend", "by": text}, HTTP_HX_REQUEST="true")
+    assert inline.status_code == 200 and "out of range" in inline.content.decode()
+    page = operator_client.post(url, {"action": "extend", "by": text})
+    assert page.status_code == 200 and "out of range" in page.content.decode()
+    reference.refresh_from_db()
+    assert reference.expiration is None
+
+
+def test_extending_past_the_year_9999_is_a_form_error(operator_client, tmp_path):
+    reference = stored_result(tmp_path, 1)
+    ResultReference.objects.filter(pk=reference.pk).update(expiration=dt.datetime(9999, 6, 1, tzinfo=dt.UTC))
+    url = reverse("results:result-expiration", args=[reference.pk])
+    response = operator_client.post(url, {"action": "extend", "by": "52w"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "after the year 9999" in response.content.decode()
+
+
+@pytest.mark.parametrize("text", BAD_DURATIONS)
+def test_a_bulk_extension_by_a_bad_duration_starts_no_job(operator_client, tmp_path, text):
+    from apps.results.models import CleanupJob
+
+    stored_result(tmp_path, 1)
+    response = operator_client.post(
+        reverse("results:expiration-bulk"),
+        {"selection": "", "action": "extend", "by": text, "confirm": "yes"},
+    )
+    assert response.status_code == 200 and "out of range" in response.content.decode()
+    assert not CleanupJob.objects.exists()

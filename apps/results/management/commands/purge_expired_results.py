@@ -6,8 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.blocks.models import StorageBlock
+from apps.core.formatting import DurationInvalidError, duration_parse
 from apps.results.purge import PurgeReport, expired_candidates, purge_plan
-from apps.results.retention import RetentionPolicyError, duration_parse
 
 
 def _size(value: int) -> str:
@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
         try:
             age = duration_parse(older_than) if older_than else None
-        except RetentionPolicyError as exc:
+        except DurationInvalidError as exc:
             raise CommandError(f"--older-than: {exc}") from None
         if dry_run:
             plan = purge_plan(expired_candidates(block=storage_block, older_than=age))

@@ -14,10 +14,13 @@ from rest_framework.response import Response
 from apps.core.api import KeysetPagination
 from apps.core.permissions import HasRole
 from apps.core.roles import Role
+from apps.flows.browse import result_usage
 
-from . import browse
+from .contents import reference_decode, reference_preview
 from .filters import ResultFilter
 from .models import ResultReference
+from .references import reference_uri
+from .views import raw_response
 
 
 class ResultReferenceSerializer(serializers.ModelSerializer):
@@ -40,7 +43,7 @@ class ResultReferenceSerializer(serializers.ModelSerializer):
         return reference.block.slug if reference.block_id else None
 
     def get_uri(self, reference: ResultReference) -> str:
-        return browse.reference_uri(reference)
+        return reference_uri(reference)
 
 
 class RunLinkSerializer(serializers.Serializer):
@@ -62,7 +65,7 @@ class ResultDetailSerializer(ResultReferenceSerializer):
 
     @extend_schema(responses=RunLinkSerializer(many=True))
     def get_runs(self, reference: ResultReference) -> list[dict]:
-        usage = browse.result_usage(reference=reference)
+        usage = result_usage(reference=reference)
         links = [
             {"kind": "flow_run", "id": run.pk, "name": run.name, "flow_name": run.flow_name, "task_name": "",
              "state": run.state, "flow_run_id": None}
@@ -101,7 +104,7 @@ class ResultReferenceViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["get"])
     def preview(self, request, pk=None):
-        return Response(browse.reference_preview(reference=self.get_object()))
+        return Response(reference_preview(reference=self.get_object()))
 
     @extend_schema(
         request=None,
@@ -110,15 +113,13 @@ class ResultReferenceViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def decode(self, request, pk=None):
-        return Response(browse.reference_decode(reference=self.get_object()))
+        return Response(reference_decode(reference=self.get_object()))
 
     @extend_schema(
         responses={(200, "application/octet-stream"): OpenApiResponse(response=OpenApiTypes.BINARY)}
     )
     @action(detail=True, methods=["get"])
     def raw(self, request, pk=None):
-        from .views import raw_response
-
         reference = self.get_object()
         try:
             return raw_response(reference)

@@ -1,4 +1,4 @@
-"""What the dashboard home page summarises: the last day of runs and the state of stored results.
+"""The home page: the last day of runs and the state of stored results, and the roles of the user.
 
 Every query is bounded (a time window on an indexed column, or a LIMITed count), so the page
 stays fast with millions of runs and results.
@@ -8,11 +8,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Count, Sum
+from django.shortcuts import render
 from django.utils import timezone
 
 from apps.blocks.models import StorageBlock
+from apps.core.db import bounded_count
+from apps.core.roles import ROLE_DESCRIPTIONS, ROLE_ORDER, user_roles
 from apps.flows.models import FlowRun, StateType
-from apps.results.browse import bounded_count
 from apps.results.models import ResultReference
 
 WINDOW = dt.timedelta(hours=24)
@@ -71,4 +73,16 @@ def overview_build(*, now: dt.datetime | None = None) -> Overview:
         expiring_soon_label=expiring.label,
         expired_label=expired.label,
         block_count=StorageBlock.objects.count(),
+    )
+
+
+def home(request):
+    roles = user_roles(request.user)
+    return render(
+        request,
+        "home.html",
+        {
+            "roles": [(role, ROLE_DESCRIPTIONS[role]) for role in ROLE_ORDER if role in roles],
+            "overview": overview_build(),
+        },
     )

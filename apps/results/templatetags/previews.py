@@ -1,4 +1,4 @@
-"""Template helpers of the runs and results pages: durations, sizes and the preview tree.
+"""The preview tree and table of a result page.
 
 The preview tree is rendered in Python rather than by a recursive template include: a preview holds
 up to thousands of nodes, and every piece of text in it comes from a stored file, so it is escaped
@@ -7,15 +7,13 @@ here in one place. Containers are ``<details>``/``<summary>``, which fold withou
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import template
-from django.template.defaultfilters import filesizeformat
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.results.browse import duration_text
+from apps.core.templatetags.display import PLAIN_TYPES
 
 register = template.Library()
 
@@ -23,64 +21,6 @@ OPEN_DEPTH = 2
 TIMES = "\u00d7"
 MAX_DEPTH = 120
 CONTAINER_KINDS = {"mapping", "sequence", "object", "call", "exception", "global"}
-PLAIN_TYPES = {
-    "builtins.dict": "dict",
-    "builtins.list": "list",
-    "builtins.tuple": "tuple",
-    "builtins.set": "set",
-    "builtins.frozenset": "frozenset",
-    "builtins.str": "str",
-    "builtins.int": "int",
-    "builtins.float": "float",
-    "builtins.bool": "bool",
-    "builtins.NoneType": "None",
-    "builtins.bytes": "bytes",
-    "builtins.bytearray": "bytearray",
-}
-
-
-@register.filter
-def duration_short(value) -> str:
-    return duration_text(value)
-
-
-@register.filter
-def size_short(value) -> str:
-    if value is None:
-        return ""
-    return filesizeformat(value).replace("\xa0", " ")
-
-
-@register.filter
-def short_location(value: str) -> str:
-    """The last two parts of a storage location, enough to tell storages apart in a dense row."""
-    if not value:
-        return ""
-    parts = value.rstrip("/").split("/")
-    return value if len(parts) <= 3 else "…/" + "/".join(parts[-2:])
-
-
-@register.filter
-def short_type(value: str) -> str:
-    if not value:
-        return ""
-    return PLAIN_TYPES.get(
-        value, PLAIN_TYPES.get(f"builtins.{value}", value.rpartition(".")[2] if "." in value else value)
-    )
-
-
-@register.filter
-def json_text(value: Any, max_chars: int | None = None) -> str:
-    """Compact JSON of a (JSON-safe) value; cut to ``max_chars`` with an ellipsis."""
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
-    if max_chars and len(text) > int(max_chars):
-        return text[: int(max_chars) - 1] + "\u2026"
-    return text
-
-
-@register.filter
-def json_text_pretty(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
 
 @register.simple_tag
@@ -254,42 +194,3 @@ def _cell_text(cell: Any) -> str:
     if cell is None:
         return "None"
     return str(cell)
-
-
-@register.simple_tag
-def result_badge(result: Any) -> SafeString:
-    """One compact pill per result (type, size, serializer, storage, expiration), rendered in Python
-    because list pages show one per row."""
-    if result is None:
-        return mark_safe('<span class="muted" title="no result persisted">\u2014</span>')
-    from django.urls import reverse
-    from django.utils.timesince import timeuntil
-
-    parts = [f'<span class="rb-type">{escape(short_type(result.value_type) or "?")}</span>']
-    if result.is_literal:
-        literal = "None" if result.literal_value is None else str(result.literal_value)
-        parts.append(f'<span class="rb-part rb-literal">{escape(literal)}</span>')
-        parts.append('<span class="rb-part muted">literal</span>')
-        title = "literal kept in the database"
-    else:
-        storage = result.block.slug if result.block_id else short_location(result.storage_location)
-        parts.append(f'<span class="rb-part">{escape(size_short(result.size_bytes) or "? B")}</span>')
-        parts.append(f'<span class="rb-part">{escape(result.serializer_type or "?")}</span>')
-        parts.append(f'<span class="rb-part rb-storage">{escape(storage)}</span>')
-        title = str(result)
-    state = ""
-    if result.purged_at:
-        purged_on = escape(f"{result.purged_at:%Y-%m-%d}")
-        parts.append(f'<span class="rb-part rb-bad" title="result purged">purged on {purged_on}</span>')
-        state = " is-purged"
-    elif result.is_expired:
-        parts.append('<span class="rb-part rb-bad">expired</span>')
-        state = " is-expired"
-    elif result.expiration:
-        when = escape(f"{result.expiration:%Y-%m-%d %H:%M}")
-        remaining = escape(timeuntil(result.expiration))
-        parts.append(f'<span class="rb-part rb-exp" title="expires {when}">exp {remaining}</span>')
-    url = reverse("results:result-detail", args=[result.pk])
-    return mark_safe(  # noqa: S308 - every part is escaped above
-        f'<a class="result-badge{state}" href="{url}" title="{escape(title)}">{"".join(parts)}</a>'
-    )

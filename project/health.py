@@ -1,4 +1,4 @@
-"""Health of the parts a load balancer cares about: database, broker, default storage.
+"""/healthz: the health of the parts a load balancer cares about: database, broker, default storage.
 
 Each check runs under a timeout and reports a short reason, never a secret (URLs are shown
 without credentials).
@@ -13,7 +13,13 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from apps.results.defaults import default_result_storage
 
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
 
@@ -55,8 +61,6 @@ def _check_broker() -> str:
 
 
 def _check_storage() -> str:
-    from apps.results.defaults import default_result_storage
-
     storage = default_result_storage()
     # A real write, read and delete: a storage that lists but refuses writes is not healthy.
     storage.test_connection(timeout=settings.HEALTHZ_TIMEOUT_SECONDS)
@@ -79,3 +83,16 @@ def health_check_all() -> list[CheckResult]:
     timeout = settings.HEALTHZ_TIMEOUT_SECONDS
     checks = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}
     return [_run(name, fn, timeout) for name, fn in checks.items()]
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    results = health_check_all()
+    healthy = all(r.ok for r in results)
+    body = {
+        "status": "ok" if healthy else "unhealthy",
+        "checks": {r.name: {"ok": r.ok, "detail": r.detail, "seconds": r.seconds} for r in results},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
