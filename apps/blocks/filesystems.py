@@ -41,7 +41,6 @@ PROBE_KEY_PREFIX = ".resultdeck-probe-"
 TEMP_FILE_SUFFIX = ".resultdeck-tmp"
 S3_MAX_DELETE_BATCH = 1000
 S3_MULTIPART_PART_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last one
-_SECRET_SETTING_WORDS = ("secret", "key", "password", "token")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,25 +138,11 @@ def key_prefix_normalize(prefix: str) -> str:
     return normalized + "/" if trailing_slash else normalized
 
 
-def settings_key_is_secret(name: str) -> bool:
-    """Whether a free-form setting (fsspec options) looks like a credential and must be masked."""
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_SETTING_WORDS)
-
-
-def _settings_mask(value: Any) -> Any:
+def secret_mask_leaves(value: Any) -> Any:
+    """``value`` with every leaf replaced by ``SECRET_MASK``: what is set shows, never a value."""
     if isinstance(value, dict):
-        return {
-            name: (
-                SECRET_MASK
-                if settings_key_is_secret(str(name)) and item is not None
-                else _settings_mask(item)
-            )
-            for name, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return type(value)(_settings_mask(item) for item in value)
-    return value
+        return {name: secret_mask_leaves(item) for name, item in value.items()}
+    return SECRET_MASK
 
 
 # --------------------------------------------------------------------------------------------------
@@ -776,8 +761,9 @@ def _local_walk(directory: Path, directory_key: str, prefix: str) -> Iterator[Ob
 class RemoteFileSystem(WritableFileSystem):
     """Objects under an fsspec URL (``s3://bucket/dir``, ``memory://area``, ``file:///srv/results``).
 
-    ``settings`` go to ``fsspec.filesystem(scheme, **settings)``. The whole dict is treated as a
-    secret at rest; on display, entries whose names look like credentials are masked.
+    ``settings`` go to ``fsspec.filesystem(scheme, **settings)``. The whole dict is secret: options
+    carry credentials under any name (``headers.Authorization``, ``passwd``, ``connection_string``),
+    so on display every entry is masked and only the names of the options show.
     """
 
     block_type_slug: ClassVar[str] = "remote-file-system"
@@ -968,7 +954,7 @@ class RemoteFileSystem(WritableFileSystem):
             yield ObjectInfo(key=key, size=int(info.get("size") or 0), modified=_fsspec_modified(info))
 
     def settings(self, *, include_secrets: bool = False) -> dict[str, Any]:
-        options = dict(self.fsspec_settings) if include_secrets else _settings_mask(self.fsspec_settings)
+        options = dict(self.fsspec_settings) if include_secrets else secret_mask_leaves(self.fsspec_settings)
         return {"basepath": self.basepath, "settings": options}
 
 

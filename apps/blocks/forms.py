@@ -19,7 +19,6 @@ from .services import (
     _name_taken,
     block_name_validate,
     block_secret_paths,
-    block_settings_masked,
     block_settings_prepare,
 )
 
@@ -231,28 +230,33 @@ class RemoteBlockForm(BlockFormBase):
     options = forms.CharField(
         label="Options (JSON)",
         required=False,
-        help_text=(
-            'Keyword arguments for the fsspec filesystem, e.g. {"anon": false}. Credential-like entries '
-            "(key, secret, token, password) are encrypted; a stored one shows as "
-            f"{SECRET_MASK}: leave it to keep it."
-        ),
+        help_text='Keyword arguments for the fsspec filesystem, e.g. {"anon": false}. They are encrypted '
+        "and never shown again.",
         widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "class": "mono"}),
     )
+    options_clear = forms.BooleanField(label="Remove the stored options", required=False)
 
     def initial_from_block(self, block: StorageBlock) -> dict[str, Any]:
-        try:
-            options = block_settings_masked(block).get("settings") or {}
-        except SecretsKeyError:
-            options = block.settings.get("settings") or {}
-        return {
-            "basepath": block.settings.get("basepath", ""),
-            "options": json.dumps(options, indent=2, sort_keys=True) if options else "",
-        }
+        return {"basepath": block.settings.get("basepath", "")}
 
-    def clean_options(self) -> dict[str, Any]:
+    def secrets_prepare(self) -> None:
+        stored = [
+            path.removeprefix("settings.") for path in self.stored_secrets if path.startswith("settings.")
+        ]
+        if not stored:
+            del self.fields["options_clear"]
+            return
+        # Options may hold credentials under any name: say which are set, never their values.
+        self.fields["options"].help_text = (
+            f"Set: {', '.join(stored)}; leave blank to keep. New JSON replaces them all "
+            f"({SECRET_MASK} as a value keeps that one)."
+        )
+        self.fields["options"].widget.attrs["placeholder"] = "•••••••• (set)"
+
+    def clean_options(self) -> dict[str, Any] | None:
         text = (self.cleaned_data.get("options") or "").strip()
         if not text:
-            return {}
+            return None
         try:
             options = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -264,10 +268,14 @@ class RemoteBlockForm(BlockFormBase):
         return options
 
     def settings_submitted(self) -> dict[str, Any]:
-        return {
-            "basepath": self.cleaned_data.get("basepath", "").strip(),
-            "settings": self.cleaned_data.get("options") or {},
-        }
+        settings: dict[str, Any] = {"basepath": self.cleaned_data.get("basepath", "").strip()}
+        options = self.cleaned_data.get("options")
+        # Left out means "keep the stored options" (services.settings_for_update); None clears them.
+        if options is not None:
+            settings["settings"] = options
+        elif self.cleaned_data.get("options_clear"):
+            settings["settings"] = None
+        return settings
 
 
 BLOCK_FORMS: dict[str, type[BlockFormBase]] = {

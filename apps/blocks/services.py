@@ -3,8 +3,8 @@
 Pages, the API, the admin and the SDK all go through these functions, so validation, secret
 handling and the rules for deleting a block in use are the same everywhere.
 
-Settings are split on the way in: secrets (S3 secret key and session token, credential-looking
-fsspec options) are encrypted into ``encrypted_secrets``; everything else stays readable in
+Settings are split on the way in: secrets (S3 secret key and session token, the whole fsspec
+options dict of a remote block) are encrypted into ``encrypted_secrets``; everything else stays readable in
 ``settings``. A submitted secret that is blank (or the mask) means "keep the stored one".
 """
 
@@ -33,7 +33,7 @@ from .filesystems import (
     WritableFileSystem,
     bucket_path_split,
     filesystem_from_settings,
-    settings_key_is_secret,
+    secret_mask_leaves,
 )
 from .models import FILESYSTEM_CLASSES, BlockType, StorageBlock, block_name_validator
 from .secrets import secrets_decrypt, secrets_encrypt
@@ -93,41 +93,22 @@ def _first_error(errors: dict) -> str:
 # Settings: split into public and secret parts, merge back, mask
 
 
-def _secret_part(value: Any) -> tuple[Any, Any]:
-    """Split an fsspec options dict: credential-looking entries (at any depth) go to the secret part."""
-    if not isinstance(value, dict):
-        return value, None
-    public: dict[str, Any] = {}
-    secret: dict[str, Any] = {}
-    for name, item in value.items():
-        if settings_key_is_secret(str(name)) and item is not None and not isinstance(item, dict):
-            secret[name] = item
-        elif isinstance(item, dict):
-            public_item, secret_item = _secret_part(item)
-            public[name] = public_item
-            if secret_item:
-                secret[name] = secret_item
-        else:
-            public[name] = item
-    return public, secret
-
-
 def settings_split(*, block_type: str, settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(public settings, secret settings) of a filesystem's full constructor arguments."""
+    """(public settings, secret settings) of a filesystem's full constructor arguments.
+
+    A secret field goes to the secret part whole, an options dict included: fsspec options carry
+    credentials under names no rule can recognise (``headers.Authorization``, ``passwd``, ``auth``).
+    """
     cls = _filesystem_class(block_type)
     public: dict[str, Any] = {}
     secret: dict[str, Any] = {}
     for name, value in settings.items():
         if name not in cls.secret_fields:
             public[name] = value
-        elif isinstance(value, dict):
-            public[name], secret_options = _secret_part(value)
-            if secret_options:
-                secret[name] = secret_options
-        elif value not in (None, ""):
-            secret[name] = value
-        else:
+        elif value in (None, "") or value == {}:
             public[name] = None
+        else:
+            secret[name] = value
     return public, secret
 
 
@@ -139,12 +120,6 @@ def settings_merge(public: dict[str, Any], secret: dict[str, Any]) -> dict[str, 
         else:
             merged[name] = copy.deepcopy(value)
     return merged
-
-
-def _mask_leaves(secret: Any) -> Any:
-    if isinstance(secret, dict):
-        return {name: _mask_leaves(value) for name, value in secret.items()}
-    return SECRET_MASK
 
 
 def secret_paths(secret: dict[str, Any], prefix: str = "") -> list[str]:
@@ -167,7 +142,7 @@ def block_settings_full(block: StorageBlock) -> dict[str, Any]:
 
 def block_settings_masked(block: StorageBlock) -> dict[str, Any]:
     """The settings with every stored secret shown as the mask: safe to send to a browser."""
-    return settings_merge(block.settings, _mask_leaves(block_secrets(block)))
+    return settings_merge(block.settings, secret_mask_leaves(block_secrets(block)))
 
 
 def block_secret_paths(block: StorageBlock) -> list[str]:

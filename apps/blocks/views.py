@@ -55,13 +55,21 @@ def block_detail(request, block_type: str, name: str, *, test_result=None):
         "blocks/block_detail.html",
         {
             "storage_block": block,
-            "settings_rows": sorted(settings.items()),
+            "settings_rows": _settings_rows(settings),
             "secrets_problem": secrets_problem,
             "usage": services.block_usage(block),
             "can_manage": user_has_role(request.user, Role.ADMIN),
             "test_result": test_result,
         },
     )
+
+
+def _settings_rows(settings: dict) -> list[tuple]:
+    """(name, value, names of the options set): an options dict shows its names, never its values."""
+    return [
+        (name, value, services.secret_paths(value) if isinstance(value, dict) else [])
+        for name, value in sorted(settings.items())
+    ]
 
 
 def _form_page(request, *, form, block=None, test_result=None, tested=False, status=200):

@@ -42,7 +42,7 @@ def test_s3_secrets_are_split_from_the_readable_settings():
     assert services.settings_merge(public, secret)["aws_secret_access_key"] == "s3cr3t"
 
 
-def test_credential_looking_fsspec_options_are_secret_at_any_depth():
+def test_fsspec_options_are_secret_as_a_whole():
     options = {
         "anon": False,
         "secret": "x1",
@@ -51,14 +51,13 @@ def test_credential_looking_fsspec_options_are_secret_at_any_depth():
     public, secret = services.settings_split(
         block_type="remote-file-system", settings={"basepath": "s3://b/d", "settings": options}
     )
-    assert public == {
-        "basepath": "s3://b/d",
-        "settings": {"anon": False, "client_kwargs": {"endpoint_url": "http://h"}},
-    }
-    assert secret == {"settings": {"secret": "x1", "client_kwargs": {"aws_secret_access_key": "x2"}}}
+    assert public == {"basepath": "s3://b/d"}
+    assert secret == {"settings": options}
     assert services.settings_merge(public, secret) == {"basepath": "s3://b/d", "settings": options}
     assert services.secret_paths(secret) == [
+        "settings.anon",
         "settings.client_kwargs.aws_secret_access_key",
+        "settings.client_kwargs.endpoint_url",
         "settings.secret",
     ]
 
@@ -188,7 +187,7 @@ def test_remote_options_shown_masked_keep_their_stored_values():
         settings={"basepath": "memory://area", "settings": {"skip_instance_cache": True, "token": "tok-123"}},
     )
     masked = services.block_settings_masked(block)
-    assert masked["settings"] == {"skip_instance_cache": True, "token": SECRET_MASK}
+    assert masked["settings"] == {"skip_instance_cache": SECRET_MASK, "token": SECRET_MASK}
     block = services.block_update(block=block, settings=masked)
     assert block.filesystem().fsspec_settings == {"skip_instance_cache": True, "token": "tok-123"}
     with pytest.raises(services.BlockValidationError, match="no value is stored for it"):
