@@ -1,4 +1,5 @@
-"""What the filesystem classes' ``save``/``load`` delegate to, so code can use blocks as with Prefect::
+"""What the filesystem classes' ``save``/``load`` go to (``apps.blocks`` registers them with the
+filesystems package), so code can use blocks as with Prefect::
 
     S3(bucket_path="results/demo", aws_access_key_id=..., aws_secret_access_key=...).save("demo")
     storage = S3.load("demo")            # or Block.load("s3/demo")
@@ -13,6 +14,8 @@ import os
 from typing import Any
 from uuid import UUID
 
+from .filesystems import BlockPersistenceUnavailableError
+
 
 class BlockTypeMismatchError(TypeError):
     pass
@@ -24,9 +27,17 @@ def _django_ensure() -> None:
     if apps.ready:
         return
     import django
+    from django.core.exceptions import ImproperlyConfigured
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    django.setup()
+    try:
+        django.setup()
+    except (ImportError, ImproperlyConfigured) as exc:
+        raise BlockPersistenceUnavailableError(
+            "saving and loading storage blocks needs the Django project configured, and "
+            f"DJANGO_SETTINGS_MODULE={os.environ['DJANGO_SETTINGS_MODULE']} cannot be set up ({exc}): "
+            "set it to the project's settings module (project.settings)"
+        ) from exc
 
 
 def filesystem_save(filesystem: Any, name: str, overwrite: bool = False) -> UUID:

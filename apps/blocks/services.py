@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .filesystems import (
+    FILESYSTEM_CLASSES,
     SECRET_MASK,
     InvalidSettingsError,
     StorageError,
@@ -35,7 +36,7 @@ from .filesystems import (
     filesystem_from_settings,
     secret_mask_leaves,
 )
-from .models import FILESYSTEM_CLASSES, BlockType, StorageBlock, block_name_validator
+from .models import BlockType, StorageBlock, block_name_validator
 from .secrets import secrets_decrypt, secrets_encrypt
 
 logger = logging.getLogger(__name__)

@@ -1,12 +1,16 @@
 """Block services: validation, secrets kept across edits, save/load from code, delete, test, usage."""
 
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.blocks import sdk, services
-from apps.blocks.filesystems import S3, SECRET_MASK, LocalFileSystem, RemoteFileSystem
+from apps.blocks.filesystems import S3, SECRET_MASK, Block, LocalFileSystem, RemoteFileSystem
 from apps.blocks.models import StorageBlock
 from apps.blocks.secrets import secrets_decrypt
 from apps.results.models import ResultReference
@@ -215,6 +219,37 @@ def test_save_then_load_by_slug_as_the_seed_documents_do(s3_block_settings):
     assert loaded._block_document_id == block_id
     assert sdk.filesystem_load(S3, "demo") == loaded
     assert services.block_load("s3/demo").aws_secret_access_key == s3_block_settings["aws_secret_access_key"]
+
+
+def test_the_classes_save_and_load_through_the_registered_database_layer(s3_block_settings, tmp_path):
+    block_id = S3(**s3_block_settings).save("demo")
+    assert StorageBlock.objects.get_by_slug("s3/demo").pk == block_id
+    assert S3.load("demo") == S3(**s3_block_settings)
+    LocalFileSystem(basepath=str(tmp_path)).save("here")
+    assert Block.load("local-file-system/here").root == tmp_path.resolve()
+
+
+def test_save_and_load_without_a_django_project_say_what_is_missing(tmp_path):
+    script = (
+        "from apps.blocks.filesystems import LocalFileSystem, BlockPersistenceUnavailableError\n"
+        "import sys\n"
+        "assert 'django.db' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))\n"
+        "try:\n"
+        "    LocalFileSystem.load('nope')\n"
+        "except BlockPersistenceUnavailableError as exc:\n"
+        "    print(exc)\n"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "no_such_settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=django_settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "needs the Django project configured" in result.stdout
+    assert "DJANGO_SETTINGS_MODULE=no_such_settings cannot be set up" in result.stdout
 
 
 def test_saving_an_existing_name_needs_overwrite(s3_block_settings):
