@@ -93,6 +93,14 @@ class WritableFileSystem(ABC):
     def read_range(self, path: str, start: int, end: int) -> bytes:
         """Bytes ``start`` up to (not including) ``end``; shorter if the object ends first."""
 
+    def range_is_empty(self, path: str, start: int, end: int) -> bool:
+        """Whether a valid range asks for no bytes; a missing object is still reported then."""
+        read_range_check(start, end)
+        if start != end:
+            return False
+        self.size(path)
+        return True
+
     # -- inspection and deletion --
     @abstractmethod
     def exists(self, path: str) -> bool: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 from .errors import UnsafeKeyError
 
@@ -46,3 +47,21 @@ def key_is_irregular(key: str) -> bool:
         return key_normalize(key) != key
     except UnsafeKeyError:
         return True
+
+
+def url_key_split(path: str) -> tuple[str, str, list[str]] | None:
+    """A key given as a URL, as (scheme, netloc, path segments); None for a plain relative key.
+
+    Refuses what no base path can contain before the caller compares the URL with its own.
+    """
+    if not isinstance(path, str):
+        raise UnsafeKeyError(f"a storage key must be a string, not {type(path).__name__}")
+    if "\x00" in path:
+        raise UnsafeKeyError(f"storage key {path!r} contains a NUL byte")
+    if "://" not in path:
+        return None
+    scheme, netloc, urlpath, _, _ = urllib.parse.urlsplit(path)
+    parts = [part for part in urlpath.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeKeyError(f"storage key {path!r} contains '..', which could reach outside the base path")
+    return scheme, netloc, parts

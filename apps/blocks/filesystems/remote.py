@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, ClassVar
 
-from .base import ObjectInfo, WritableFileSystem, read_range_check, secret_mask_leaves
+from .base import ObjectInfo, WritableFileSystem, secret_mask_leaves
 from .errors import (
     InvalidSettingsError,
     StorageError,
@@ -19,7 +19,7 @@ from .errors import (
     exception_chain,
     storage_error_from_exception,
 )
-from .keys import key_is_irregular, key_normalize, key_prefix_normalize
+from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key_split
 
 
 class RemoteFileSystem(WritableFileSystem):
@@ -77,20 +77,12 @@ class RemoteFileSystem(WritableFileSystem):
         return str(endpoint) if endpoint else self._base_url
 
     def relative_key(self, path: str) -> str:
-        if not isinstance(path, str):
-            raise UnsafeKeyError(f"a storage key must be a string, not {type(path).__name__}")
-        if "\x00" in path:
-            raise UnsafeKeyError(f"storage key {path!r} contains a NUL byte")
-        if "://" not in path:
+        split = url_key_split(path)
+        if split is None:
             return key_normalize(path)
-        scheme, netloc, urlpath, _, _ = urllib.parse.urlsplit(path)
+        scheme, netloc, parts = split
         if scheme != self._scheme:
             raise UnsafeKeyError(f"{path!r} uses {scheme}://, but this storage is {self.basepath}")
-        parts = [part for part in urlpath.split("/") if part not in ("", ".")]
-        if ".." in parts:
-            raise UnsafeKeyError(
-                f"storage key {path!r} contains '..', which could reach outside the base path"
-            )
         if netloc != self._netloc or parts[: len(self._base_parts)] != self._base_parts:
             raise UnsafeKeyError(f"{path!r} is outside the storage base path {self.basepath}")
         return key_normalize("/".join(parts[len(self._base_parts) :]))
@@ -117,10 +109,8 @@ class RemoteFileSystem(WritableFileSystem):
         return self._call(url, lambda: self.filesystem.cat_file(url))
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
-        read_range_check(start, end)
         url = self.resolve_path(path)
-        if start == end:
-            self.size(path)  # still report a missing object
+        if self.range_is_empty(path, start, end):
             return b""
         try:
             return self.filesystem.cat_file(url, start=start, end=end)

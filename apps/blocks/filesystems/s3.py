@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import Any, BinaryIO, ClassVar
 
-from .base import SECRET_MASK, DeleteReport, ObjectInfo, WritableFileSystem, read_range_check
+from .base import SECRET_MASK, DeleteReport, ObjectInfo, WritableFileSystem
 from .errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -24,7 +24,7 @@ from .errors import (
     client_error_code,
     storage_error_from_exception,
 )
-from .keys import key_is_irregular, key_normalize, key_prefix_normalize
+from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key_split
 
 S3_MAX_DELETE_BATCH = 1000
 S3_MULTIPART_PART_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last one
@@ -147,23 +147,15 @@ class S3(WritableFileSystem):
 
     # -- keys --
     def relative_key(self, path: str) -> str:
-        if not isinstance(path, str):
-            raise UnsafeKeyError(f"a storage key must be a string, not {type(path).__name__}")
-        if "\x00" in path:
-            raise UnsafeKeyError(f"storage key {path!r} contains a NUL byte")
-        if "://" not in path:
+        split = url_key_split(path)
+        if split is None:
             return key_normalize(path)
-        scheme, netloc, urlpath, _, _ = urllib.parse.urlsplit(path)
+        scheme, netloc, parts = split
         if scheme not in ("s3", "s3a"):
             raise UnsafeKeyError(f"{path!r} uses {scheme}://, but this storage is {self.basepath}")
         if netloc != self.bucket:
             raise UnsafeKeyError(
                 f"{path!r} is in bucket {netloc!r}, outside the storage base path {self.basepath}"
-            )
-        parts = [part for part in urlpath.split("/") if part not in ("", ".")]
-        if ".." in parts:
-            raise UnsafeKeyError(
-                f"storage key {path!r} contains '..', which could reach outside the base path"
             )
         prefix_parts = self.prefix.split("/") if self.prefix else []
         if parts[: len(prefix_parts)] != prefix_parts:
@@ -202,10 +194,8 @@ class S3(WritableFileSystem):
         return self._request(object_key, response["Body"].read)
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
-        read_range_check(start, end)
         object_key = self.object_key(path)
-        if start == end:
-            self.size(path)  # still report a missing object
+        if self.range_is_empty(path, start, end):
             return b""
         try:
             response = self.client.get_object(
