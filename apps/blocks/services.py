@@ -1,7 +1,8 @@
 """What can be done with storage blocks: create, update, delete, test, save from code, load by slug.
 
-Pages, the API, the admin and the SDK all go through these functions, so validation, secret
-handling and the rules for deleting a block in use are the same everywhere.
+Pages, the API, the admin and the SDK all go through these functions, so validation and secret
+handling are the same everywhere. What a block holds, and deleting a block with its results, are
+services of the results layer (``apps.results.block_removal``).
 
 Settings are split on the way in: secrets (S3 secret key and session token, the whole fsspec
 options dict of a remote block) are encrypted into ``encrypted_secrets``; everything else stays readable in
@@ -24,6 +25,7 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from .filesystems import (
@@ -69,25 +71,14 @@ class BlockExistsError(BlockValidationError):
 
 
 class BlockInUseError(BlockError):
+    """Results are stored through the block (``apps.results.block_removal`` says what to do with them)."""
+
     def __init__(self, block: StorageBlock, reference_count: int) -> None:
         self.reference_count = reference_count
         super().__init__(
             f"block {block.slug} is referenced by {reference_count} result(s): "
             "choose to keep them (detach) or to purge them"
         )
-
-
-class BlockPurgeIncompleteError(BlockError):
-    def __init__(self, block: StorageBlock, report: Any) -> None:
-        self.report = report
-        super().__init__(
-            f"block {block.slug} was not deleted: {len(report.errors)} stored result(s) could not be "
-            f"deleted ({_first_error(report.errors)}); the others were purged"
-        )
-
-
-def _first_error(errors: dict) -> str:
-    return next(iter(errors.values()), "") if errors else ""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -433,50 +424,19 @@ def block_update(
     return block
 
 
-@dataclass
-class BlockDeleteReport:
-    slug: str
-    detached: int = 0
-    purge: Any = None  # apps.results.purge.PurgeReport when results were purged
+def block_delete(*, block: StorageBlock, user: Any = None) -> None:
+    """Delete a block that nothing refers to; ``BlockInUseError`` if results still do.
 
-
-def block_references(block: StorageBlock):
-    from apps.results.models import ResultReference
-
-    return ResultReference.objects.filter(block=block)
-
-
-def block_delete(*, block: StorageBlock, references: str = "refuse", user: Any = None) -> BlockDeleteReport:
-    """Delete a block. ``references``: what to do with results stored through it.
-
-    ``"refuse"`` raises ``BlockInUseError`` if there are any; ``"detach"`` keeps them browsable
-    (their ``storage_location`` still says where they are) without a block; ``"purge"`` deletes their
-    stored objects, marks them purged and detaches them. If some objects cannot be deleted, nothing
-    more happens: the block stays so the purge can be retried.
+    Deleting a block together with its results (detaching or purging them) is
+    ``apps.results.block_removal.block_delete_with_results``.
     """
-    if references not in ("refuse", "detach", "purge"):
-        raise BlockValidationError(f"references must be refuse, detach or purge, not {references!r}")
-    report = BlockDeleteReport(slug=block.slug)
-    referencing = block_references(block)
-    count = referencing.count()
-    if count and references == "refuse":
-        raise BlockInUseError(block, count)
-    if count and references == "purge":
-        from apps.results.purge import references_purge
-
-        report.purge = references_purge(references=referencing.live(), user=user)
-        if report.purge.errors:
-            raise BlockPurgeIncompleteError(block, report.purge)
-    with transaction.atomic():
-        report.detached = referencing.update(block=None)
-        block.delete()
-    logger.info(
-        "storage block %s deleted by %s (%d result reference(s) detached)",
-        report.slug,
-        _username(user),
-        report.detached,
-    )
-    return report
+    slug = block.slug
+    try:
+        with transaction.atomic():
+            block.delete()
+    except ProtectedError as exc:
+        raise BlockInUseError(block, len(exc.protected_objects)) from None
+    logger.info("storage block %s deleted by %s", slug, _username(user))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -596,56 +556,7 @@ def _sentence(message: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Usage
-
-
-@dataclass
-class BlockUsage:
-    results: int = 0
-    bytes: int = 0
-    purged: int = 0
-    last_result_at: Any = None
-
-
-def blocks_usage() -> dict[UUID, BlockUsage]:
-    """Results and bytes held per block, from one grouped aggregate over the references."""
-    from django.db.models import Count, Max, Q, Sum
-
-    from apps.results.models import ResultReference
-
-    live = Q(purged_at__isnull=True)
-    rows = (
-        ResultReference.objects.filter(block__isnull=False)
-        .order_by()
-        .values("block_id")
-        .annotate(
-            results=Count("id", filter=live),
-            bytes=Sum("size_bytes", filter=live),
-            purged=Count("id", filter=~live),
-            last_result_at=Max("created"),
-        )
-    )
-    return {
-        row["block_id"]: BlockUsage(
-            results=row["results"],
-            bytes=row["bytes"] or 0,
-            purged=row["purged"],
-            last_result_at=row["last_result_at"],
-        )
-        for row in rows
-    }
-
-
-def block_usage(block: StorageBlock) -> BlockUsage:
-    from django.db.models import Count, Q, Sum
-
-    live = Q(purged_at__isnull=True)
-    row = block_references(block).aggregate(
-        results=Count("id", filter=live),
-        bytes=Sum("size_bytes", filter=live),
-        purged=Count("id", filter=~live),
-    )
-    return BlockUsage(results=row["results"], bytes=row["bytes"] or 0, purged=row["purged"])
+# Display
 
 
 def block_points_to(block: StorageBlock) -> str:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
+from apps.results import block_removal
 
 from . import services
 from .forms import BlockDeleteForm, BlockTypeChoiceForm, block_form_class
@@ -33,8 +34,8 @@ def _htmx_target(request) -> str | None:
 @role_required(Role.VIEWER)
 def block_list(request):
     blocks = list(StorageBlock.objects.select_related("created_by"))
-    usage = services.blocks_usage()
-    rows = [(block, usage.get(block.pk, services.BlockUsage())) for block in blocks]
+    usage = block_removal.blocks_usage()
+    rows = [(block, usage.get(block.pk, block_removal.BlockUsage())) for block in blocks]
     return render(
         request,
         "blocks/block_list.html",
@@ -57,7 +58,7 @@ def block_detail(request, block_type: str, name: str, *, test_result=None):
             "storage_block": block,
             "settings_rows": _settings_rows(settings),
             "secrets_problem": secrets_problem,
-            "usage": services.block_usage(block),
+            "usage": block_removal.block_usage(block=block),
             "can_manage": user_has_role(request.user, Role.ADMIN),
             "test_result": test_result,
         },
@@ -172,7 +173,7 @@ def block_test(request, block_type: str, name: str):
 @require_http_methods(["GET", "POST"])
 def block_delete(request, block_type: str, name: str):
     block = _block(block_type, name)
-    usage = services.block_usage(block)
+    usage = block_removal.block_usage(block=block)
     form = BlockDeleteForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
@@ -182,7 +183,9 @@ def block_delete(request, block_type: str, name: str):
             error = "Choose what happens to the results stored through this block."
         else:
             try:
-                report = services.block_delete(block=block, references=choice, user=request.user)
+                report = block_removal.block_delete_with_results(
+                    block=block, references=choice, user=request.user
+                )
             except services.BlockError as exc:
                 error = str(exc)
             else:
@@ -196,7 +199,7 @@ def block_delete(request, block_type: str, name: str):
     )
 
 
-def _deleted_message(report: services.BlockDeleteReport) -> str:
+def _deleted_message(report: block_removal.BlockDeleteReport) -> str:
     message = f"Storage block {report.slug} deleted."
     if report.purge is not None:
         purge = report.purge

@@ -13,6 +13,7 @@ from apps.blocks import sdk, services
 from apps.blocks.filesystems import S3, SECRET_MASK, Block, LocalFileSystem, RemoteFileSystem
 from apps.blocks.models import StorageBlock
 from apps.blocks.secrets import secrets_decrypt
+from apps.results import block_removal
 from apps.results.models import ResultReference
 
 pytestmark = pytest.mark.django_db
@@ -354,7 +355,7 @@ def test_usage_counts_live_results_and_bytes_in_one_query(tmp_path, django_asser
     reference_create(first, "gone", size=1000, purged_at=timezone.now())
     reference_create(second, "k1", size=None)
     with django_assert_num_queries(1):
-        usage = services.blocks_usage()
+        usage = block_removal.blocks_usage()
     assert (usage[first.pk].results, usage[first.pk].bytes, usage[first.pk].purged) == (2, 150, 1)
     assert (usage[second.pk].results, usage[second.pk].bytes) == (1, 0)
     assert len(usage) == 2
@@ -366,6 +367,17 @@ def test_deleting_a_block_in_use_is_refused_with_the_count(tmp_path):
     )
     reference_create(block, "k1")
     with pytest.raises(services.BlockInUseError, match="referenced by 1 result"):
+        block_removal.block_delete_with_results(block=block)
+    assert StorageBlock.objects.filter(pk=block.pk).exists()
+
+
+def test_the_blocks_layer_refuses_to_delete_a_block_results_still_refer_to(tmp_path):
+    block = services.block_create(
+        block_type="local-file-system", name="a", settings={"basepath": str(tmp_path)}
+    )
+    reference_create(block, "k1")
+    reference_create(block, "k2")
+    with pytest.raises(services.BlockInUseError, match="referenced by 2 result"):
         services.block_delete(block=block)
     assert StorageBlock.objects.filter(pk=block.pk).exists()
 
@@ -376,7 +388,7 @@ def test_detaching_keeps_the_results_and_their_location(tmp_path):
     )
     block.filesystem().write_path("k1", b"value")
     reference = reference_create(block, "k1")
-    report = services.block_delete(block=block, references="detach")
+    report = block_removal.block_delete_with_results(block=block, references="detach")
     assert report.detached == 1
     reference.refresh_from_db()
     assert reference.block is None and reference.purged_at is None
@@ -394,7 +406,7 @@ def test_purging_deletes_the_objects_tolerates_missing_ones_and_marks_the_refere
         filesystem.write_path(key, b"12345")
         reference_create(block, key, size=5)
     reference_create(block, "never-written", size=7)
-    report = services.block_delete(block=block, references="purge", user=admin)
+    report = block_removal.block_delete_with_results(block=block, references="purge", user=admin)
     assert (report.purge.deleted, report.purge.missing, report.purge.errors) == (2, 1, {})
     assert report.purge.bytes_freed == 10
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
@@ -412,8 +424,8 @@ def test_a_purge_the_storage_refuses_keeps_the_block(s3_block_settings):
         encrypted_secrets=services.secrets_encrypt({"aws_secret_access_key": "stale"})
     )
     block.refresh_from_db()
-    with pytest.raises(services.BlockPurgeIncompleteError, match="was not deleted: 1 stored result"):
-        services.block_delete(block=block, references="purge")
+    with pytest.raises(block_removal.BlockPurgeIncompleteError, match="was not deleted: 1 stored result"):
+        block_removal.block_delete_with_results(block=block, references="purge")
     assert StorageBlock.objects.filter(pk=block.pk).exists()
     assert ResultReference.objects.get().purged_at is None
 
