@@ -125,36 +125,64 @@ class LocalFileSystem(WritableFileSystem):
         return self._file_path_text(path)
 
     # -- reading --
-    def read_path(self, path: str) -> bytes:
+    # -- confinement --
+    # A key cannot name '..', but a symbolic link planted under the base path could still lead
+    # outside it: every read checks where the opened file really is, every write and delete where
+    # its folder really is, and listings do not follow links.
+
+    def _confined(self, real_path: str, path: str | Path) -> None:
+        if _path_relative_to_any(real_path, [self._root_text()]) is None:
+            raise UnsafeKeyError(
+                f"storage key {os.fspath(path)!r} leads outside the storage base path {self._root_text()} "
+                "through a symbolic link"
+            )
+
+    def _open_confined(self, path: str | Path) -> BinaryIO:
         file_path = self._file_path_text(path)
         try:
-            with open(file_path, "rb") as stream:
-                return stream.read()
+            stream = open(file_path, "rb")  # noqa: SIM115 - open_read hands the stream to the caller
         except OSError as exc:
             raise self._local_error(exc, Path(file_path)) from exc
+        try:
+            self._confined(_opened_real_path(stream.fileno(), file_path), path)
+        except BaseException:
+            stream.close()
+            raise
+        return stream  # type: ignore[return-value]
+
+    def _folder_confined(self, file_path: str, path: str | Path) -> None:
+        self._confined(os.path.realpath(os.path.dirname(file_path)), path)
+
+    # -- reading --
+    def read_path(self, path: str) -> bytes:
+        with self._open_confined(path) as stream:
+            try:
+                return stream.read()
+            except OSError as exc:
+                raise self._local_error(exc, Path(self._file_path_text(path))) from exc
 
     def open_read(self, path: str) -> BinaryIO:
-        file_path = self._file_path_text(path)
-        try:
-            return open(file_path, "rb")
-        except OSError as exc:
-            raise self._local_error(exc, Path(file_path)) from exc
+        return self._open_confined(path)
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
         read_range_check(start, end)
-        file_path = self._file_path_text(path)
-        try:
-            with open(file_path, "rb") as stream:
+        with self._open_confined(path) as stream:
+            try:
                 stream.seek(start)
                 return stream.read(end - start)
-        except OSError as exc:
-            raise self._local_error(exc, Path(file_path)) from exc
+            except OSError as exc:
+                raise self._local_error(exc, Path(self._file_path_text(path))) from exc
 
     def exists(self, path: str) -> bool:
-        return os.path.isfile(self._file_path_text(path))
+        file_path = self._file_path_text(path)
+        if not os.path.isfile(file_path):
+            return False
+        self._confined(os.path.realpath(file_path), path)
+        return True
 
     def size(self, path: str) -> int:
         file_path = self._file_path(path)
+        self._confined(os.path.realpath(file_path), path)
         try:
             stat = file_path.stat()
         except OSError as exc:
@@ -269,6 +297,8 @@ class LocalFileSystem(WritableFileSystem):
             raise self._not_writable(exc, Path(file_path).parent) from exc
 
     def _directory_ensure(self, directory: str) -> None:
+        # Checked before makedirs, which would otherwise create folders wherever a link points.
+        self._confined(os.path.realpath(directory), directory)
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as exc:
@@ -288,6 +318,8 @@ class LocalFileSystem(WritableFileSystem):
     # -- deleting and listing --
     def delete(self, path: str) -> bool:
         file_path = self._file_path(path)
+        # A planted link itself may go (unlink removes the link), but not a file behind a linked folder.
+        self._folder_confined(str(file_path), path)
         try:
             file_path.unlink()
         except (FileNotFoundError, NotADirectoryError):
@@ -301,6 +333,11 @@ class LocalFileSystem(WritableFileSystem):
         start_key = normalized_prefix.rpartition("/")[0]
         root = self.root
         start_directory = root / start_key if start_key else root
+        if (
+            start_key
+            and _path_relative_to_any(os.path.realpath(start_directory), [self._root_text()]) is None
+        ):
+            return  # the prefix goes through a link out of the base path: nothing is stored there
         yield from _local_walk(start_directory, start_key, normalized_prefix)
 
     def _local_error(self, exc: OSError, file_path: Path) -> StorageError:
@@ -326,6 +363,14 @@ def _path_relative_to_any(candidate: str, bases: list[str]) -> str | None:
     return None
 
 
+def _opened_real_path(descriptor: int, file_path: str) -> str:
+    """Where an open file really is: one readlink on Linux, without the race of resolving the path again."""
+    try:
+        return os.readlink(f"/proc/self/fd/{descriptor}")
+    except OSError:
+        return os.path.realpath(file_path)
+
+
 def _existing_non_directory(directory: Path) -> Path | None:
     for ancestor in [directory, *directory.parents]:
         if ancestor.exists():
@@ -339,6 +384,8 @@ def _local_walk(directory: Path, directory_key: str, prefix: str) -> Iterator[Ob
     except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
+        if entry.is_symlink():
+            continue  # where a link leads is outside what the store wrote; reads refuse it too
         key = f"{directory_key}/{entry.name}" if directory_key else entry.name
         if entry.is_dir(follow_symlinks=False):
             key_as_directory = key + "/"
