@@ -20,6 +20,7 @@ from .errors import (
     storage_error_from_exception,
 )
 from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key_split
+from .redaction import aws_log_redaction_install
 
 
 class RemoteFileSystem(WritableFileSystem):
@@ -59,6 +60,8 @@ class RemoteFileSystem(WritableFileSystem):
             with self._filesystem_lock:
                 if self._filesystem is None:
                     import fsspec
+
+                    aws_log_redaction_install()  # s3fs signs with botocore, which logs requests at DEBUG
 
                     try:
                         self._filesystem = fsspec.filesystem(self._scheme, **self.fsspec_settings)

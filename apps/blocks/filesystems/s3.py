@@ -25,6 +25,7 @@ from .errors import (
     storage_error_from_exception,
 )
 from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key_split
+from .redaction import aws_log_redaction_install
 
 S3_MAX_DELETE_BATCH = 1000
 S3_MULTIPART_PART_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last one
@@ -126,6 +127,8 @@ class S3(WritableFileSystem):
     def _client_create(self, *, connect_timeout: float, read_timeout: float, max_attempts: int) -> Any:
         import boto3
         from botocore.config import Config
+
+        aws_log_redaction_install()
 
         session_arguments: dict[str, Any] = {}
         if self.aws_access_key_id:
