@@ -32,6 +32,7 @@ from .filesystems import (
     FILESYSTEM_CLASSES,
     SECRET_MASK,
     InvalidSettingsError,
+    LocalFileSystem,
     StorageError,
     WritableFileSystem,
     bucket_path_split,
@@ -46,6 +47,27 @@ logger = logging.getLogger(__name__)
 TEST_CONNECTION_TIMEOUT_SECONDS = 5.0
 # A block read many times a second must not turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# fsspec protocols that read or write the server's disk, or wrap another filesystem that may.
+LOCAL_FSSPEC_PROTOCOLS = frozenset(
+    {
+        "file",
+        "local",
+        "zip",
+        "tar",
+        "libarchive",
+        "jar",
+        "dir",
+        "reference",
+        "cached",
+        "filecache",
+        "simplecache",
+        "blockcache",
+    }
+)
+UNREACHABLE_MESSAGE = (
+    "Could not connect to the storage with these settings: check the endpoint, the bucket or path, "
+    "and the credentials."
+)
 _AWS_REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 
 
@@ -302,6 +324,14 @@ def _validate_remote(settings: dict[str, Any]) -> None:
         raise BlockValidationError(
             "give the fsspec URL, e.g. s3://bucket/dir or gcs://bucket/dir", field="basepath"
         )
+    scheme = urllib.parse.urlsplit(basepath).scheme.lower()
+    if "::" in basepath or scheme in LOCAL_FSSPEC_PROTOCOLS:
+        # These reach the server's own disk, with none of a local block's checks (base path, links).
+        raise BlockValidationError(
+            f"{basepath!r} is on the server's own disk (or wraps another filesystem): use a local "
+            "file system block for a folder on the server",
+            field="basepath",
+        )
     options = settings.get("settings")
     if options is not None and not isinstance(options, dict):
         raise BlockValidationError(
@@ -517,7 +547,12 @@ def block_test_connection(
     filesystem: WritableFileSystem | None = None,
     timeout: float | None = None,
 ) -> ConnectionTestResult:
-    """Write, read back and delete a probe object; never raises for a storage problem."""
+    """Write, read back and delete a probe object; never raises for a storage problem.
+
+    A failure of a network storage (S3, remote) always gives the same message, whatever went
+    wrong: telling a refused connection from an answering service would let the test map the
+    server's network. The cause goes to the server log for an operator.
+    """
     from django.conf import settings as django_settings
 
     if timeout is None:
@@ -533,17 +568,19 @@ def block_test_connection(
             filesystem = block_filesystem(block)
         location = filesystem.location
         filesystem.test_connection(timeout=timeout)
-    except StorageError as exc:
-        return ConnectionTestResult(
-            False, _sentence(str(exc)), round(time.monotonic() - started, 2), location
-        )
     except Exception as exc:
+        seconds = round(time.monotonic() - started, 2)
+        network = filesystem is not None and not isinstance(filesystem, LocalFileSystem)
+        # A StorageError message names no secret; of anything else only the type is logged.
+        cause = str(exc) if isinstance(exc, StorageError) else type(exc).__name__
+        logger.warning("connection test of %s failed: %s", location or "a block", cause)
+        if network:
+            return ConnectionTestResult(False, UNREACHABLE_MESSAGE, seconds, location)
+        if isinstance(exc, StorageError):
+            return ConnectionTestResult(False, _sentence(str(exc)), seconds, location)
         # Anything else still gets an answer, not a crash; the type tells an operator where to look.
-        logger.warning(
-            "connection test of %s failed unexpectedly: %s", location or "a block", type(exc).__name__
-        )
         message = f"the test failed unexpectedly ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-        return ConnectionTestResult(False, message, round(time.monotonic() - started, 2), location)
+        return ConnectionTestResult(False, message, seconds, location)
     seconds = round(time.monotonic() - started, 2)
     return ConnectionTestResult(
         True, f"Connected: wrote, read back and deleted a probe object in {seconds:g} s.", seconds, location

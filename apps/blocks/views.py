@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
@@ -32,6 +32,7 @@ def _htmx_target(request) -> str | None:
 
 
 @role_required(Role.VIEWER)
+@require_safe
 def block_list(request):
     blocks = list(StorageBlock.objects.select_related("created_by"))
     usage = block_removal.blocks_usage()
@@ -44,8 +45,12 @@ def block_list(request):
 
 
 @role_required(Role.VIEWER)
-def block_detail(request, block_type: str, name: str, *, test_result=None):
-    block = _block(block_type, name)
+@require_safe
+def block_detail(request, block_type: str, name: str):
+    return _detail_page(request, block=_block(block_type, name))
+
+
+def _detail_page(request, *, block: StorageBlock, test_result=None):
     try:
         settings = services.block_settings_masked(block)
         secrets_problem = ""
@@ -166,7 +171,7 @@ def block_test(request, block_type: str, name: str):
     result = services.block_test_connection(block=block)
     if _htmx_target(request):
         return render(request, f"{PARTIALS}#test-result", {"test_result": result, "storage_block": block})
-    return block_detail(request, block_type, name, test_result=result)
+    return _detail_page(request, block=block, test_result=result)
 
 
 @role_required(Role.ADMIN)

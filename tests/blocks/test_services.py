@@ -1,8 +1,12 @@
 """Block services: validation, secrets kept across edits, save/load from code, delete, test, usage."""
 
+import http.server
+import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
@@ -298,33 +302,93 @@ def test_a_working_s3_block_passes_the_test(s3_block_settings, s3_client, s3_buc
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0  # the probe was removed
 
 
-def test_a_wrong_secret_reports_access_denied(s3_block_settings):
-    filesystem = services.block_settings_validate(
-        block_type="s3", settings={**s3_block_settings, "aws_secret_access_key": "wrong-secret"}
-    )
-    result = services.block_test_connection(filesystem=filesystem, timeout=5)
+@pytest.fixture
+def http_service():
+    """An internal HTTP service that is not a storage: it answers every request with a page."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_any(self):
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(b"<html>intranet</html>")
+
+        do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = do_any
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def _s3_test_message(s3_block_settings, **changes) -> str:
+    filesystem = services.block_settings_validate(block_type="s3", settings={**s3_block_settings, **changes})
+    result = services.block_test_connection(filesystem=filesystem, timeout=2)
     assert not result.ok
-    assert result.message.startswith("Access denied")
-    assert "wrong-secret" not in result.message
+    return result.message
 
 
-def test_a_missing_bucket_is_reported(s3_block_settings):
-    filesystem = services.block_settings_validate(
-        block_type="s3", settings={**s3_block_settings, "bucket_path": f"missing-{uuid.uuid4().hex[:8]}"}
-    )
-    result = services.block_test_connection(filesystem=filesystem, timeout=5)
-    assert not result.ok
-    assert "does not exist" in result.message
+def test_every_failure_of_a_network_storage_reads_the_same(s3_block_settings, http_service, silent_endpoint):
+    messages = {
+        "wrong secret": _s3_test_message(s3_block_settings, aws_secret_access_key="wrong-secret"),
+        "missing bucket": _s3_test_message(s3_block_settings, bucket_path=f"missing-{uuid.uuid4().hex[:8]}"),
+        "http service": _s3_test_message(s3_block_settings, endpoint_url=http_service),
+        "closed port": _s3_test_message(s3_block_settings, endpoint_url=_closed_port_url()),
+        "silent": _s3_test_message(s3_block_settings, endpoint_url=silent_endpoint),
+    }
+    assert set(messages.values()) == {services.UNREACHABLE_MESSAGE}, messages
+    remote = {
+        endpoint: services.block_test_connection(
+            filesystem=services.block_settings_validate(
+                block_type="remote-file-system",
+                settings={
+                    "basepath": "s3://bucket/dir",
+                    "settings": {"client_kwargs": {"endpoint_url": endpoint}, "skip_instance_cache": True},
+                },
+            ),
+            timeout=2,
+        ).message
+        for endpoint in (http_service, _closed_port_url())
+    }
+    assert set(remote.values()) == {services.UNREACHABLE_MESSAGE}, remote
 
 
-def test_an_unreachable_endpoint_reports_a_timeout(s3_block_settings, silent_endpoint):
-    filesystem = services.block_settings_validate(
-        block_type="s3", settings={**s3_block_settings, "endpoint_url": silent_endpoint}
-    )
-    result = services.block_test_connection(filesystem=filesystem, timeout=1)
-    assert not result.ok
-    assert "Could not reach" in result.message and "timed out after 1 s" in result.message
-    assert result.seconds < 4
+def test_a_failed_test_logs_its_cause_for_the_operator(s3_block_settings, caplog):
+    caplog.set_level(logging.WARNING, logger="apps.blocks.services")
+    _s3_test_message(s3_block_settings, aws_secret_access_key="wrong-secret")
+    assert any("access denied" in record.getMessage().lower() for record in caplog.records)
+    assert all("wrong-secret" not in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "basepath",
+    [
+        "file:///tmp/anywhere",
+        "FILE:///tmp/x",
+        "local:///tmp/x",
+        "zip://a.csv::file:///tmp/a.zip",
+        "simplecache::s3://b/d",
+    ],
+)
+def test_remote_blocks_on_the_servers_own_disk_are_refused(basepath, tmp_path):
+    with pytest.raises(services.BlockValidationError, match="use a local file system block") as caught:
+        services.block_create(block_type="remote-file-system", name="disk", settings={"basepath": basepath})
+    assert caught.value.field == "basepath"
+    with pytest.raises(services.BlockValidationError, match="use a local file system block"):
+        RemoteFileSystem(basepath="file://" + str(tmp_path)).save("disk")
+    assert not StorageBlock.objects.exists()
 
 
 def test_a_local_block_whose_folder_became_a_file_is_not_writable(tmp_path):
