@@ -16,7 +16,7 @@ from .models import BlockType, StorageBlock
 from .secrets import SecretsKeyError
 from .services import (
     BlockValidationError,
-    _name_taken,
+    block_name_taken,
     block_name_validate,
     block_secret_paths,
     block_settings_prepare,
@@ -73,7 +73,7 @@ class BlockFormBase(forms.Form):
         except BlockValidationError as exc:
             raise forms.ValidationError(exc.message) from None
         exclude = self.block.pk if self.block is not None else None
-        if _name_taken(self.block_type, name, exclude=exclude):
+        if block_name_taken(block_type=self.block_type, name=name, exclude=exclude):
             raise forms.ValidationError(
                 f"A {self.block_type} block named {name!r} already exists: choose another name."
             )
@@ -88,12 +88,13 @@ class BlockFormBase(forms.Form):
                 block_type=self.block_type, settings=self.settings_submitted(), block=self.block
             )
         except BlockValidationError as exc:
-            self.add_error(self._error_field(exc.field), _sentence(exc.message))
+            self.add_error(self.error_field(exc.field), _sentence(exc.message))
         except SecretsKeyError as exc:
             self.add_error(None, str(exc))
         return cleaned
 
-    def _error_field(self, name: str | None) -> str | None:
+    def error_field(self, name: str | None) -> str | None:
+        """The form field that shows an error services report for setting ``name`` (None: the form)."""
         name = self.error_fields.get(name or "", name)
         return name if name in self.fields else None
 

@@ -399,7 +399,7 @@ def _block_store_filesystem(block: StorageBlock, filesystem: WritableFileSystem)
     block.encrypted_secrets = secrets_encrypt(secret)
 
 
-def _name_taken(block_type: str, name: str, *, exclude: UUID | None = None) -> bool:
+def block_name_taken(*, block_type: str, name: str, exclude: UUID | None = None) -> bool:
     queryset = StorageBlock.objects.filter(block_type=block_type, name=name)
     if exclude is not None:
         queryset = queryset.exclude(pk=exclude)
@@ -416,7 +416,7 @@ def _name_taken_error(block_type: str, name: str) -> BlockExistsError:
 def block_create(*, block_type: str, name: str, settings: dict[str, Any], user: Any = None) -> StorageBlock:
     name = block_name_validate(name)
     filesystem = block_settings_validate(block_type=block_type, settings=settings)
-    if _name_taken(block_type, name):
+    if block_name_taken(block_type=block_type, name=name):
         raise _name_taken_error(block_type, name)
     block = StorageBlock(block_type=block_type, name=name, created_by=_user_or_none(user))
     _block_store_filesystem(block, filesystem)
@@ -435,7 +435,9 @@ def block_update(
     """Apply submitted settings; blank secrets keep the stored ones (see ``settings_for_update``)."""
     new_name = block_name_validate(name) if name is not None else block.name
     filesystem = block_settings_prepare(block_type=block.block_type, settings=settings, block=block)
-    if new_name != block.name and _name_taken(block.block_type, new_name, exclude=block.pk):
+    if new_name != block.name and block_name_taken(
+        block_type=block.block_type, name=new_name, exclude=block.pk
+    ):
         raise _name_taken_error(block.block_type, new_name)
     old_slug = block.slug
     block.name = new_name

@@ -128,7 +128,7 @@ def block_create(request):
                 user=request.user,
             )
         except services.BlockValidationError as exc:
-            form.add_error(form._error_field(exc.field), exc.message)
+            form.add_error(form.error_field(exc.field), exc.message)
         else:
             messages.success(
                 request, f'Storage block {block.slug} created. Use it in code as "{block.slug}".'
@@ -157,7 +157,7 @@ def block_update(request, block_type: str, name: str):
                 user=request.user,
             )
         except services.BlockValidationError as exc:
-            form.add_error(form._error_field(exc.field), exc.message)
+            form.add_error(form.error_field(exc.field), exc.message)
         else:
             messages.success(request, f"Storage block {block.slug} saved.")
             return redirect("blocks:block-detail", block_type=block.block_type, name=block.name)
