@@ -26,6 +26,9 @@ from .redaction import aws_log_redaction_install
 class RemoteFileSystem(WritableFileSystem):
     """Objects under an fsspec URL (``s3://bucket/dir``, ``memory://area``, ``file:///srv/results``).
 
+    Saved as a block, it must not reach the server's own disk (``file://`` and wrappers): a
+    ``LocalFileSystem`` block, with its base-path checks, is the block for that.
+
     ``settings`` go to ``fsspec.filesystem(scheme, **settings)``. The whole dict is secret: options
     carry credentials under any name (``headers.Authorization``, ``passwd``, ``connection_string``),
     so on display every entry is masked and only the names of the options show.
