@@ -10,6 +10,8 @@ import json
 from django import forms
 from django.contrib import admin, messages
 
+from apps.results.block_removal import block_delete_with_results
+
 from . import services
 from .filesystems import SECRET_MASK
 from .models import BlockType, StorageBlock
@@ -115,7 +117,7 @@ class StorageBlockAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
     def delete_model(self, request, obj):
-        services.block_delete(block=obj, references="refuse", user=request.user)
+        block_delete_with_results(block=obj, references="refuse", user=request.user)
 
     @admin.action(description="Test the connection of the selected blocks")
     def test_connection(self, request, queryset):

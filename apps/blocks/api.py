@@ -16,6 +16,7 @@ from rest_framework.routers import DefaultRouter
 
 from apps.core.permissions import HasRole
 from apps.core.roles import Role
+from apps.results import block_removal
 
 from . import services
 from .models import BlockType, StorageBlock
@@ -74,11 +75,11 @@ class StorageBlockSerializer(serializers.ModelSerializer):
         except SecretsKeyError:
             return []
 
-    def _usage(self, block: StorageBlock) -> services.BlockUsage:
+    def _usage(self, block: StorageBlock) -> block_removal.BlockUsage:
         usage = self.context.get("usage")
         if usage is None:
-            usage = self.context["usage"] = services.blocks_usage()
-        return usage.get(block.pk, services.BlockUsage())
+            usage = self.context["usage"] = block_removal.blocks_usage()
+        return usage.get(block.pk, block_removal.BlockUsage())
 
     def get_results_count(self, block: StorageBlock) -> int:
         return self._usage(block).results
@@ -202,12 +203,12 @@ class StorageBlockViewSet(viewsets.ModelViewSet):
         block = self.get_object()
         choice = request.query_params.get("references", "refuse")
         try:
-            services.block_delete(block=block, references=choice, user=request.user)
+            block_removal.block_delete_with_results(block=block, references=choice, user=request.user)
         except services.BlockInUseError as exc:
             return Response(
                 {"detail": str(exc), "references": exc.reference_count}, status=status.HTTP_409_CONFLICT
             )
-        except services.BlockPurgeIncompleteError as exc:
+        except block_removal.BlockPurgeIncompleteError as exc:
             return Response(
                 {"detail": str(exc), "references": len(exc.report.errors)}, status=status.HTTP_409_CONFLICT
             )

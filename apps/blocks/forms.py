@@ -16,10 +16,9 @@ from .models import BlockType, StorageBlock
 from .secrets import SecretsKeyError
 from .services import (
     BlockValidationError,
-    _name_taken,
+    block_name_taken,
     block_name_validate,
     block_secret_paths,
-    block_settings_masked,
     block_settings_prepare,
 )
 
@@ -74,7 +73,7 @@ class BlockFormBase(forms.Form):
         except BlockValidationError as exc:
             raise forms.ValidationError(exc.message) from None
         exclude = self.block.pk if self.block is not None else None
-        if _name_taken(self.block_type, name, exclude=exclude):
+        if block_name_taken(block_type=self.block_type, name=name, exclude=exclude):
             raise forms.ValidationError(
                 f"A {self.block_type} block named {name!r} already exists: choose another name."
             )
@@ -89,12 +88,13 @@ class BlockFormBase(forms.Form):
                 block_type=self.block_type, settings=self.settings_submitted(), block=self.block
             )
         except BlockValidationError as exc:
-            self.add_error(self._error_field(exc.field), _sentence(exc.message))
+            self.add_error(self.error_field(exc.field), _sentence(exc.message))
         except SecretsKeyError as exc:
             self.add_error(None, str(exc))
         return cleaned
 
-    def _error_field(self, name: str | None) -> str | None:
+    def error_field(self, name: str | None) -> str | None:
+        """The form field that shows an error services report for setting ``name`` (None: the form)."""
         name = self.error_fields.get(name or "", name)
         return name if name in self.fields else None
 
@@ -231,28 +231,33 @@ class RemoteBlockForm(BlockFormBase):
     options = forms.CharField(
         label="Options (JSON)",
         required=False,
-        help_text=(
-            'Keyword arguments for the fsspec filesystem, e.g. {"anon": false}. Credential-like entries '
-            "(key, secret, token, password) are encrypted; a stored one shows as "
-            f"{SECRET_MASK}: leave it to keep it."
-        ),
+        help_text='Keyword arguments for the fsspec filesystem, e.g. {"anon": false}. They are encrypted '
+        "and never shown again.",
         widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "class": "mono"}),
     )
+    options_clear = forms.BooleanField(label="Remove the stored options", required=False)
 
     def initial_from_block(self, block: StorageBlock) -> dict[str, Any]:
-        try:
-            options = block_settings_masked(block).get("settings") or {}
-        except SecretsKeyError:
-            options = block.settings.get("settings") or {}
-        return {
-            "basepath": block.settings.get("basepath", ""),
-            "options": json.dumps(options, indent=2, sort_keys=True) if options else "",
-        }
+        return {"basepath": block.settings.get("basepath", "")}
 
-    def clean_options(self) -> dict[str, Any]:
+    def secrets_prepare(self) -> None:
+        stored = [
+            path.removeprefix("settings.") for path in self.stored_secrets if path.startswith("settings.")
+        ]
+        if not stored:
+            del self.fields["options_clear"]
+            return
+        # Options may hold credentials under any name: say which are set, never their values.
+        self.fields["options"].help_text = (
+            f"Set: {', '.join(stored)}; leave blank to keep. New JSON replaces them all "
+            f"({SECRET_MASK} as a value keeps that one)."
+        )
+        self.fields["options"].widget.attrs["placeholder"] = "•••••••• (set)"
+
+    def clean_options(self) -> dict[str, Any] | None:
         text = (self.cleaned_data.get("options") or "").strip()
         if not text:
-            return {}
+            return None
         try:
             options = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -264,10 +269,14 @@ class RemoteBlockForm(BlockFormBase):
         return options
 
     def settings_submitted(self) -> dict[str, Any]:
-        return {
-            "basepath": self.cleaned_data.get("basepath", "").strip(),
-            "settings": self.cleaned_data.get("options") or {},
-        }
+        settings: dict[str, Any] = {"basepath": self.cleaned_data.get("basepath", "").strip()}
+        options = self.cleaned_data.get("options")
+        # Left out means "keep the stored options" (services.settings_for_update); None clears them.
+        if options is not None:
+            settings["settings"] = options
+        elif self.cleaned_data.get("options_clear"):
+            settings["settings"] = None
+        return settings
 
 
 BLOCK_FORMS: dict[str, type[BlockFormBase]] = {

@@ -6,7 +6,7 @@ from django.conf import settings as django_settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from .filesystems import S3, LocalFileSystem, RemoteFileSystem, WritableFileSystem
+from .filesystems import WritableFileSystem
 
 block_name_validator = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
@@ -18,13 +18,6 @@ class BlockType(models.TextChoices):
     LOCAL = "local-file-system", "Local file system"
     S3 = "s3", "S3 bucket"
     REMOTE = "remote-file-system", "Remote file system (fsspec URL)"
-
-
-FILESYSTEM_CLASSES: dict[str, type[WritableFileSystem]] = {
-    BlockType.LOCAL: LocalFileSystem,
-    BlockType.S3: S3,
-    BlockType.REMOTE: RemoteFileSystem,
-}
 
 
 class StorageBlockQuerySet(models.QuerySet):

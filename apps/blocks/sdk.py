@@ -1,4 +1,5 @@
-"""What the filesystem classes' ``save``/``load`` delegate to, so code can use blocks as with Prefect::
+"""What the filesystem classes' ``save``/``load`` go to (``apps.blocks`` registers them with the
+filesystems package), so code can use blocks as with Prefect::
 
     S3(bucket_path="results/demo", aws_access_key_id=..., aws_secret_access_key=...).save("demo")
     storage = S3.load("demo")            # or Block.load("s3/demo")
@@ -9,19 +10,35 @@ project's default settings) can call them without knowing about Django.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from uuid import UUID
 
 from apps.core.django_setup import django_ensure
+
+from .filesystems import BlockPersistenceUnavailableError
 
 
 class BlockTypeMismatchError(TypeError):
     pass
 
 
+def _django_ready() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django_ensure()
+    except (ImportError, ImproperlyConfigured) as exc:
+        raise BlockPersistenceUnavailableError(
+            "saving and loading storage blocks needs the Django project configured, and "
+            f"DJANGO_SETTINGS_MODULE={os.environ['DJANGO_SETTINGS_MODULE']} cannot be set up ({exc}): "
+            "set it to the project's settings module (project.settings)"
+        ) from exc
+
+
 def filesystem_save(filesystem: Any, name: str, overwrite: bool = False) -> UUID:
     """Save ``filesystem`` as block ``<its type>/<name>``; an existing name needs ``overwrite=True``."""
-    django_ensure()
+    _django_ready()
     from .services import block_save
 
     return block_save(filesystem, name=name, overwrite=overwrite).pk
@@ -29,7 +46,7 @@ def filesystem_save(filesystem: Any, name: str, overwrite: bool = False) -> UUID
 
 def filesystem_load(cls: type | None, name_or_slug: str) -> Any:
     """Load a saved block: ``filesystem_load(S3, "demo")``, or ``filesystem_load(None, "s3/demo")``."""
-    django_ensure()
+    _django_ready()
     from .services import block_load
 
     if not isinstance(name_or_slug, str) or not name_or_slug:

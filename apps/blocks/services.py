@@ -1,10 +1,11 @@
 """What can be done with storage blocks: create, update, delete, test, save from code, load by slug.
 
-Pages, the API, the admin and the SDK all go through these functions, so validation, secret
-handling and the rules for deleting a block in use are the same everywhere.
+Pages, the API, the admin and the SDK all go through these functions, so validation and secret
+handling are the same everywhere. What a block holds, and deleting a block with its results, are
+services of the results layer (``apps.results.block_removal``).
 
-Settings are split on the way in: secrets (S3 secret key and session token, credential-looking
-fsspec options) are encrypted into ``encrypted_secrets``; everything else stays readable in
+Settings are split on the way in: secrets (S3 secret key and session token, the whole fsspec
+options dict of a remote block) are encrypted into ``encrypted_secrets``; everything else stays readable in
 ``settings``. A submitted secret that is blank (or the mask) means "keep the stored one".
 """
 
@@ -24,18 +25,21 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from .filesystems import (
+    FILESYSTEM_CLASSES,
     SECRET_MASK,
     InvalidSettingsError,
+    LocalFileSystem,
     StorageError,
     WritableFileSystem,
     bucket_path_split,
     filesystem_from_settings,
-    settings_key_is_secret,
+    secret_mask_leaves,
 )
-from .models import FILESYSTEM_CLASSES, BlockType, StorageBlock, block_name_validator
+from .models import BlockType, StorageBlock, block_name_validator
 from .secrets import secrets_decrypt, secrets_encrypt
 
 logger = logging.getLogger(__name__)
@@ -43,6 +47,27 @@ logger = logging.getLogger(__name__)
 TEST_CONNECTION_TIMEOUT_SECONDS = 5.0
 # A block read many times a second must not turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# fsspec protocols that read or write the server's disk, or wrap another filesystem that may.
+LOCAL_FSSPEC_PROTOCOLS = frozenset(
+    {
+        "file",
+        "local",
+        "zip",
+        "tar",
+        "libarchive",
+        "jar",
+        "dir",
+        "reference",
+        "cached",
+        "filecache",
+        "simplecache",
+        "blockcache",
+    }
+)
+UNREACHABLE_MESSAGE = (
+    "Could not connect to the storage with these settings: check the endpoint, the bucket or path, "
+    "and the credentials."
+)
 _AWS_REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 
 
@@ -68,6 +93,8 @@ class BlockExistsError(BlockValidationError):
 
 
 class BlockInUseError(BlockError):
+    """Results are stored through the block (``apps.results.block_removal`` says what to do with them)."""
+
     def __init__(self, block: StorageBlock, reference_count: int) -> None:
         self.reference_count = reference_count
         super().__init__(
@@ -76,58 +103,26 @@ class BlockInUseError(BlockError):
         )
 
 
-class BlockPurgeIncompleteError(BlockError):
-    def __init__(self, block: StorageBlock, report: Any) -> None:
-        self.report = report
-        super().__init__(
-            f"block {block.slug} was not deleted: {len(report.errors)} stored result(s) could not be "
-            f"deleted ({_first_error(report.errors)}); the others were purged"
-        )
-
-
-def _first_error(errors: dict) -> str:
-    return next(iter(errors.values()), "") if errors else ""
-
-
 # --------------------------------------------------------------------------------------------------
 # Settings: split into public and secret parts, merge back, mask
 
 
-def _secret_part(value: Any) -> tuple[Any, Any]:
-    """Split an fsspec options dict: credential-looking entries (at any depth) go to the secret part."""
-    if not isinstance(value, dict):
-        return value, None
-    public: dict[str, Any] = {}
-    secret: dict[str, Any] = {}
-    for name, item in value.items():
-        if settings_key_is_secret(str(name)) and item is not None and not isinstance(item, dict):
-            secret[name] = item
-        elif isinstance(item, dict):
-            public_item, secret_item = _secret_part(item)
-            public[name] = public_item
-            if secret_item:
-                secret[name] = secret_item
-        else:
-            public[name] = item
-    return public, secret
-
-
 def settings_split(*, block_type: str, settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(public settings, secret settings) of a filesystem's full constructor arguments."""
+    """(public settings, secret settings) of a filesystem's full constructor arguments.
+
+    A secret field goes to the secret part whole, an options dict included: fsspec options carry
+    credentials under names no rule can recognise (``headers.Authorization``, ``passwd``, ``auth``).
+    """
     cls = _filesystem_class(block_type)
     public: dict[str, Any] = {}
     secret: dict[str, Any] = {}
     for name, value in settings.items():
         if name not in cls.secret_fields:
             public[name] = value
-        elif isinstance(value, dict):
-            public[name], secret_options = _secret_part(value)
-            if secret_options:
-                secret[name] = secret_options
-        elif value not in (None, ""):
-            secret[name] = value
-        else:
+        elif value in (None, "") or value == {}:
             public[name] = None
+        else:
+            secret[name] = value
     return public, secret
 
 
@@ -139,12 +134,6 @@ def settings_merge(public: dict[str, Any], secret: dict[str, Any]) -> dict[str, 
         else:
             merged[name] = copy.deepcopy(value)
     return merged
-
-
-def _mask_leaves(secret: Any) -> Any:
-    if isinstance(secret, dict):
-        return {name: _mask_leaves(value) for name, value in secret.items()}
-    return SECRET_MASK
 
 
 def secret_paths(secret: dict[str, Any], prefix: str = "") -> list[str]:
@@ -167,7 +156,7 @@ def block_settings_full(block: StorageBlock) -> dict[str, Any]:
 
 def block_settings_masked(block: StorageBlock) -> dict[str, Any]:
     """The settings with every stored secret shown as the mask: safe to send to a browser."""
-    return settings_merge(block.settings, _mask_leaves(block_secrets(block)))
+    return settings_merge(block.settings, secret_mask_leaves(block_secrets(block)))
 
 
 def block_secret_paths(block: StorageBlock) -> list[str]:
@@ -335,6 +324,14 @@ def _validate_remote(settings: dict[str, Any]) -> None:
         raise BlockValidationError(
             "give the fsspec URL, e.g. s3://bucket/dir or gcs://bucket/dir", field="basepath"
         )
+    scheme = urllib.parse.urlsplit(basepath).scheme.lower()
+    if "::" in basepath or scheme in LOCAL_FSSPEC_PROTOCOLS:
+        # These reach the server's own disk, with none of a local block's checks (base path, links).
+        raise BlockValidationError(
+            f"{basepath!r} is on the server's own disk (or wraps another filesystem): use a local "
+            "file system block for a folder on the server",
+            field="basepath",
+        )
     options = settings.get("settings")
     if options is not None and not isinstance(options, dict):
         raise BlockValidationError(
@@ -402,7 +399,7 @@ def _block_store_filesystem(block: StorageBlock, filesystem: WritableFileSystem)
     block.encrypted_secrets = secrets_encrypt(secret)
 
 
-def _name_taken(block_type: str, name: str, *, exclude: UUID | None = None) -> bool:
+def block_name_taken(*, block_type: str, name: str, exclude: UUID | None = None) -> bool:
     queryset = StorageBlock.objects.filter(block_type=block_type, name=name)
     if exclude is not None:
         queryset = queryset.exclude(pk=exclude)
@@ -419,7 +416,7 @@ def _name_taken_error(block_type: str, name: str) -> BlockExistsError:
 def block_create(*, block_type: str, name: str, settings: dict[str, Any], user: Any = None) -> StorageBlock:
     name = block_name_validate(name)
     filesystem = block_settings_validate(block_type=block_type, settings=settings)
-    if _name_taken(block_type, name):
+    if block_name_taken(block_type=block_type, name=name):
         raise _name_taken_error(block_type, name)
     block = StorageBlock(block_type=block_type, name=name, created_by=_user_or_none(user))
     _block_store_filesystem(block, filesystem)
@@ -438,7 +435,9 @@ def block_update(
     """Apply submitted settings; blank secrets keep the stored ones (see ``settings_for_update``)."""
     new_name = block_name_validate(name) if name is not None else block.name
     filesystem = block_settings_prepare(block_type=block.block_type, settings=settings, block=block)
-    if new_name != block.name and _name_taken(block.block_type, new_name, exclude=block.pk):
+    if new_name != block.name and block_name_taken(
+        block_type=block.block_type, name=new_name, exclude=block.pk
+    ):
         raise _name_taken_error(block.block_type, new_name)
     old_slug = block.slug
     block.name = new_name
@@ -457,50 +456,19 @@ def block_update(
     return block
 
 
-@dataclass
-class BlockDeleteReport:
-    slug: str
-    detached: int = 0
-    purge: Any = None  # apps.results.purge.PurgeReport when results were purged
+def block_delete(*, block: StorageBlock, user: Any = None) -> None:
+    """Delete a block that nothing refers to; ``BlockInUseError`` if results still do.
 
-
-def block_references(block: StorageBlock):
-    from apps.results.models import ResultReference
-
-    return ResultReference.objects.filter(block=block)
-
-
-def block_delete(*, block: StorageBlock, references: str = "refuse", user: Any = None) -> BlockDeleteReport:
-    """Delete a block. ``references``: what to do with results stored through it.
-
-    ``"refuse"`` raises ``BlockInUseError`` if there are any; ``"detach"`` keeps them browsable
-    (their ``storage_location`` still says where they are) without a block; ``"purge"`` deletes their
-    stored objects, marks them purged and detaches them. If some objects cannot be deleted, nothing
-    more happens: the block stays so the purge can be retried.
+    Deleting a block together with its results (detaching or purging them) is
+    ``apps.results.block_removal.block_delete_with_results``.
     """
-    if references not in ("refuse", "detach", "purge"):
-        raise BlockValidationError(f"references must be refuse, detach or purge, not {references!r}")
-    report = BlockDeleteReport(slug=block.slug)
-    referencing = block_references(block)
-    count = referencing.count()
-    if count and references == "refuse":
-        raise BlockInUseError(block, count)
-    if count and references == "purge":
-        from apps.results.purge import references_purge
-
-        report.purge = references_purge(references=referencing.live(), user=user)
-        if report.purge.errors:
-            raise BlockPurgeIncompleteError(block, report.purge)
-    with transaction.atomic():
-        report.detached = referencing.update(block=None)
-        block.delete()
-    logger.info(
-        "storage block %s deleted by %s (%d result reference(s) detached)",
-        report.slug,
-        _username(user),
-        report.detached,
-    )
-    return report
+    slug = block.slug
+    try:
+        with transaction.atomic():
+            block.delete()
+    except ProtectedError as exc:
+        raise BlockInUseError(block, len(exc.protected_objects)) from None
+    logger.info("storage block %s deleted by %s", slug, _username(user))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -581,7 +549,12 @@ def block_test_connection(
     filesystem: WritableFileSystem | None = None,
     timeout: float | None = None,
 ) -> ConnectionTestResult:
-    """Write, read back and delete a probe object; never raises for a storage problem."""
+    """Write, read back and delete a probe object; never raises for a storage problem.
+
+    A failure of a network storage (S3, remote) always gives the same message, whatever went
+    wrong: telling a refused connection from an answering service would let the test map the
+    server's network. The cause goes to the server log for an operator.
+    """
     from django.conf import settings as django_settings
 
     if timeout is None:
@@ -597,17 +570,19 @@ def block_test_connection(
             filesystem = block_filesystem(block)
         location = filesystem.location
         filesystem.test_connection(timeout=timeout)
-    except StorageError as exc:
-        return ConnectionTestResult(
-            False, _sentence(str(exc)), round(time.monotonic() - started, 2), location
-        )
     except Exception as exc:
+        seconds = round(time.monotonic() - started, 2)
+        network = filesystem is not None and not isinstance(filesystem, LocalFileSystem)
+        # A StorageError message names no secret; of anything else only the type is logged.
+        cause = str(exc) if isinstance(exc, StorageError) else type(exc).__name__
+        logger.warning("connection test of %s failed: %s", location or "a block", cause)
+        if network:
+            return ConnectionTestResult(False, UNREACHABLE_MESSAGE, seconds, location)
+        if isinstance(exc, StorageError):
+            return ConnectionTestResult(False, _sentence(str(exc)), seconds, location)
         # Anything else still gets an answer, not a crash; the type tells an operator where to look.
-        logger.warning(
-            "connection test of %s failed unexpectedly: %s", location or "a block", type(exc).__name__
-        )
         message = f"the test failed unexpectedly ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-        return ConnectionTestResult(False, message, round(time.monotonic() - started, 2), location)
+        return ConnectionTestResult(False, message, seconds, location)
     seconds = round(time.monotonic() - started, 2)
     return ConnectionTestResult(
         True, f"Connected: wrote, read back and deleted a probe object in {seconds:g} s.", seconds, location
@@ -620,56 +595,7 @@ def _sentence(message: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Usage
-
-
-@dataclass
-class BlockUsage:
-    results: int = 0
-    bytes: int = 0
-    purged: int = 0
-    last_result_at: Any = None
-
-
-def blocks_usage() -> dict[UUID, BlockUsage]:
-    """Results and bytes held per block, from one grouped aggregate over the references."""
-    from django.db.models import Count, Max, Q, Sum
-
-    from apps.results.models import ResultReference
-
-    live = Q(purged_at__isnull=True)
-    rows = (
-        ResultReference.objects.filter(block__isnull=False)
-        .order_by()
-        .values("block_id")
-        .annotate(
-            results=Count("id", filter=live),
-            bytes=Sum("size_bytes", filter=live),
-            purged=Count("id", filter=~live),
-            last_result_at=Max("created"),
-        )
-    )
-    return {
-        row["block_id"]: BlockUsage(
-            results=row["results"],
-            bytes=row["bytes"] or 0,
-            purged=row["purged"],
-            last_result_at=row["last_result_at"],
-        )
-        for row in rows
-    }
-
-
-def block_usage(block: StorageBlock) -> BlockUsage:
-    from django.db.models import Count, Q, Sum
-
-    live = Q(purged_at__isnull=True)
-    row = block_references(block).aggregate(
-        results=Count("id", filter=live),
-        bytes=Sum("size_bytes", filter=live),
-        purged=Count("id", filter=~live),
-    )
-    return BlockUsage(results=row["results"], bytes=row["bytes"] or 0, purged=row["purged"])
+# Display
 
 
 def block_points_to(block: StorageBlock) -> str:

@@ -7,10 +7,11 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
+from apps.results import block_removal
 
 from . import services
 from .forms import BlockDeleteForm, BlockTypeChoiceForm, block_form_class
@@ -31,10 +32,11 @@ def _htmx_target(request) -> str | None:
 
 
 @role_required(Role.VIEWER)
+@require_safe
 def block_list(request):
     blocks = list(StorageBlock.objects.select_related("created_by"))
-    usage = services.blocks_usage()
-    rows = [(block, usage.get(block.pk, services.BlockUsage())) for block in blocks]
+    usage = block_removal.blocks_usage()
+    rows = [(block, usage.get(block.pk, block_removal.BlockUsage())) for block in blocks]
     return render(
         request,
         "blocks/block_list.html",
@@ -43,8 +45,12 @@ def block_list(request):
 
 
 @role_required(Role.VIEWER)
-def block_detail(request, block_type: str, name: str, *, test_result=None):
-    block = _block(block_type, name)
+@require_safe
+def block_detail(request, block_type: str, name: str):
+    return _detail_page(request, block=_block(block_type, name))
+
+
+def _detail_page(request, *, block: StorageBlock, test_result=None):
     try:
         settings = services.block_settings_masked(block)
         secrets_problem = ""
@@ -55,13 +61,21 @@ def block_detail(request, block_type: str, name: str, *, test_result=None):
         "blocks/block_detail.html",
         {
             "storage_block": block,
-            "settings_rows": sorted(settings.items()),
+            "settings_rows": _settings_rows(settings),
             "secrets_problem": secrets_problem,
-            "usage": services.block_usage(block),
+            "usage": block_removal.block_usage(block=block),
             "can_manage": user_has_role(request.user, Role.ADMIN),
             "test_result": test_result,
         },
     )
+
+
+def _settings_rows(settings: dict) -> list[tuple]:
+    """(name, value, names of the options set): an options dict shows its names, never its values."""
+    return [
+        (name, value, services.secret_paths(value) if isinstance(value, dict) else [])
+        for name, value in sorted(settings.items())
+    ]
 
 
 def _form_page(request, *, form, block=None, test_result=None, tested=False, status=200):
@@ -114,7 +128,7 @@ def block_create(request):
                 user=request.user,
             )
         except services.BlockValidationError as exc:
-            form.add_error(form._error_field(exc.field), exc.message)
+            form.add_error(form.error_field(exc.field), exc.message)
         else:
             messages.success(
                 request, f'Storage block {block.slug} created. Use it in code as "{block.slug}".'
@@ -143,7 +157,7 @@ def block_update(request, block_type: str, name: str):
                 user=request.user,
             )
         except services.BlockValidationError as exc:
-            form.add_error(form._error_field(exc.field), exc.message)
+            form.add_error(form.error_field(exc.field), exc.message)
         else:
             messages.success(request, f"Storage block {block.slug} saved.")
             return redirect("blocks:block-detail", block_type=block.block_type, name=block.name)
@@ -157,14 +171,14 @@ def block_test(request, block_type: str, name: str):
     result = services.block_test_connection(block=block)
     if _htmx_target(request):
         return render(request, f"{PARTIALS}#test-result", {"test_result": result, "storage_block": block})
-    return block_detail(request, block_type, name, test_result=result)
+    return _detail_page(request, block=block, test_result=result)
 
 
 @role_required(Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def block_delete(request, block_type: str, name: str):
     block = _block(block_type, name)
-    usage = services.block_usage(block)
+    usage = block_removal.block_usage(block=block)
     form = BlockDeleteForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
@@ -174,7 +188,9 @@ def block_delete(request, block_type: str, name: str):
             error = "Choose what happens to the results stored through this block."
         else:
             try:
-                report = services.block_delete(block=block, references=choice, user=request.user)
+                report = block_removal.block_delete_with_results(
+                    block=block, references=choice, user=request.user
+                )
             except services.BlockError as exc:
                 error = str(exc)
             else:
@@ -188,7 +204,7 @@ def block_delete(request, block_type: str, name: str):
     )
 
 
-def _deleted_message(report: services.BlockDeleteReport) -> str:
+def _deleted_message(report: block_removal.BlockDeleteReport) -> str:
     message = f"Storage block {report.slug} deleted."
     if report.purge is not None:
         purge = report.purge

@@ -75,7 +75,9 @@ def test_test_endpoints_report_success_and_failure(admin_client_role, s3_payload
     assert unsaved.status_code == 200 and unsaved.json()["ok"] is True
     wrong = {**s3_payload, "settings": {**s3_payload["settings"], "aws_secret_access_key": "wrong"}}
     denied = admin_client_role.post("/api/blocks/test/", wrong, content_type="application/json").json()
-    assert denied["ok"] is False and denied["message"].startswith("Access denied")
+    assert denied["ok"] is False and denied["message"].startswith(
+        "Could not connect to the storage with these settings"
+    )
     block_id = admin_client_role.post("/api/blocks/", s3_payload, content_type="application/json").json()[
         "id"
     ]

@@ -1,14 +1,23 @@
 """Block services: validation, secrets kept across edits, save/load from code, delete, test, usage."""
 
+import http.server
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
 import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.blocks import sdk, services
-from apps.blocks.filesystems import S3, SECRET_MASK, LocalFileSystem, RemoteFileSystem
+from apps.blocks.filesystems import S3, SECRET_MASK, Block, LocalFileSystem, RemoteFileSystem
 from apps.blocks.models import StorageBlock
 from apps.blocks.secrets import secrets_decrypt
+from apps.results import block_removal
 from apps.results.models import ResultReference
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +51,7 @@ def test_s3_secrets_are_split_from_the_readable_settings():
     assert services.settings_merge(public, secret)["aws_secret_access_key"] == "s3cr3t"
 
 
-def test_credential_looking_fsspec_options_are_secret_at_any_depth():
+def test_fsspec_options_are_secret_as_a_whole():
     options = {
         "anon": False,
         "secret": "x1",
@@ -51,14 +60,13 @@ def test_credential_looking_fsspec_options_are_secret_at_any_depth():
     public, secret = services.settings_split(
         block_type="remote-file-system", settings={"basepath": "s3://b/d", "settings": options}
     )
-    assert public == {
-        "basepath": "s3://b/d",
-        "settings": {"anon": False, "client_kwargs": {"endpoint_url": "http://h"}},
-    }
-    assert secret == {"settings": {"secret": "x1", "client_kwargs": {"aws_secret_access_key": "x2"}}}
+    assert public == {"basepath": "s3://b/d"}
+    assert secret == {"settings": options}
     assert services.settings_merge(public, secret) == {"basepath": "s3://b/d", "settings": options}
     assert services.secret_paths(secret) == [
+        "settings.anon",
         "settings.client_kwargs.aws_secret_access_key",
+        "settings.client_kwargs.endpoint_url",
         "settings.secret",
     ]
 
@@ -188,7 +196,7 @@ def test_remote_options_shown_masked_keep_their_stored_values():
         settings={"basepath": "memory://area", "settings": {"skip_instance_cache": True, "token": "tok-123"}},
     )
     masked = services.block_settings_masked(block)
-    assert masked["settings"] == {"skip_instance_cache": True, "token": SECRET_MASK}
+    assert masked["settings"] == {"skip_instance_cache": SECRET_MASK, "token": SECRET_MASK}
     block = services.block_update(block=block, settings=masked)
     assert block.filesystem().fsspec_settings == {"skip_instance_cache": True, "token": "tok-123"}
     with pytest.raises(services.BlockValidationError, match="no value is stored for it"):
@@ -216,6 +224,37 @@ def test_save_then_load_by_slug_as_the_seed_documents_do(s3_block_settings):
     assert loaded._block_document_id == block_id
     assert sdk.filesystem_load(S3, "demo") == loaded
     assert services.block_load("s3/demo").aws_secret_access_key == s3_block_settings["aws_secret_access_key"]
+
+
+def test_the_classes_save_and_load_through_the_registered_database_layer(s3_block_settings, tmp_path):
+    block_id = S3(**s3_block_settings).save("demo")
+    assert StorageBlock.objects.get_by_slug("s3/demo").pk == block_id
+    assert S3.load("demo") == S3(**s3_block_settings)
+    LocalFileSystem(basepath=str(tmp_path)).save("here")
+    assert Block.load("local-file-system/here").root == tmp_path.resolve()
+
+
+def test_save_and_load_without_a_django_project_say_what_is_missing(tmp_path):
+    script = (
+        "from apps.blocks.filesystems import LocalFileSystem, BlockPersistenceUnavailableError\n"
+        "import sys\n"
+        "assert 'django.db' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))\n"
+        "try:\n"
+        "    LocalFileSystem.load('nope')\n"
+        "except BlockPersistenceUnavailableError as exc:\n"
+        "    print(exc)\n"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "no_such_settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=django_settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "needs the Django project configured" in result.stdout
+    assert "DJANGO_SETTINGS_MODULE=no_such_settings cannot be set up" in result.stdout
 
 
 def test_saving_an_existing_name_needs_overwrite(s3_block_settings):
@@ -263,33 +302,93 @@ def test_a_working_s3_block_passes_the_test(s3_block_settings, s3_client, s3_buc
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0  # the probe was removed
 
 
-def test_a_wrong_secret_reports_access_denied(s3_block_settings):
-    filesystem = services.block_settings_validate(
-        block_type="s3", settings={**s3_block_settings, "aws_secret_access_key": "wrong-secret"}
-    )
-    result = services.block_test_connection(filesystem=filesystem, timeout=5)
+@pytest.fixture
+def http_service():
+    """An internal HTTP service that is not a storage: it answers every request with a page."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_any(self):
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(b"<html>intranet</html>")
+
+        do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = do_any
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def _s3_test_message(s3_block_settings, **changes) -> str:
+    filesystem = services.block_settings_validate(block_type="s3", settings={**s3_block_settings, **changes})
+    result = services.block_test_connection(filesystem=filesystem, timeout=2)
     assert not result.ok
-    assert result.message.startswith("Access denied")
-    assert "wrong-secret" not in result.message
+    return result.message
 
 
-def test_a_missing_bucket_is_reported(s3_block_settings):
-    filesystem = services.block_settings_validate(
-        block_type="s3", settings={**s3_block_settings, "bucket_path": f"missing-{uuid.uuid4().hex[:8]}"}
-    )
-    result = services.block_test_connection(filesystem=filesystem, timeout=5)
-    assert not result.ok
-    assert "does not exist" in result.message
+def test_every_failure_of_a_network_storage_reads_the_same(s3_block_settings, http_service, silent_endpoint):
+    messages = {
+        "wrong secret": _s3_test_message(s3_block_settings, aws_secret_access_key="wrong-secret"),
+        "missing bucket": _s3_test_message(s3_block_settings, bucket_path=f"missing-{uuid.uuid4().hex[:8]}"),
+        "http service": _s3_test_message(s3_block_settings, endpoint_url=http_service),
+        "closed port": _s3_test_message(s3_block_settings, endpoint_url=_closed_port_url()),
+        "silent": _s3_test_message(s3_block_settings, endpoint_url=silent_endpoint),
+    }
+    assert set(messages.values()) == {services.UNREACHABLE_MESSAGE}, messages
+    remote = {
+        endpoint: services.block_test_connection(
+            filesystem=services.block_settings_validate(
+                block_type="remote-file-system",
+                settings={
+                    "basepath": "s3://bucket/dir",
+                    "settings": {"client_kwargs": {"endpoint_url": endpoint}, "skip_instance_cache": True},
+                },
+            ),
+            timeout=2,
+        ).message
+        for endpoint in (http_service, _closed_port_url())
+    }
+    assert set(remote.values()) == {services.UNREACHABLE_MESSAGE}, remote
 
 
-def test_an_unreachable_endpoint_reports_a_timeout(s3_block_settings, silent_endpoint):
-    filesystem = services.block_settings_validate(
-        block_type="s3", settings={**s3_block_settings, "endpoint_url": silent_endpoint}
-    )
-    result = services.block_test_connection(filesystem=filesystem, timeout=1)
-    assert not result.ok
-    assert "Could not reach" in result.message and "timed out after 1 s" in result.message
-    assert result.seconds < 4
+def test_a_failed_test_logs_its_cause_for_the_operator(s3_block_settings, caplog):
+    caplog.set_level(logging.WARNING, logger="apps.blocks.services")
+    _s3_test_message(s3_block_settings, aws_secret_access_key="wrong-secret")
+    assert any("access denied" in record.getMessage().lower() for record in caplog.records)
+    assert all("wrong-secret" not in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "basepath",
+    [
+        "file:///tmp/anywhere",
+        "FILE:///tmp/x",
+        "local:///tmp/x",
+        "zip://a.csv::file:///tmp/a.zip",
+        "simplecache::s3://b/d",
+    ],
+)
+def test_remote_blocks_on_the_servers_own_disk_are_refused(basepath, tmp_path):
+    with pytest.raises(services.BlockValidationError, match="use a local file system block") as caught:
+        services.block_create(block_type="remote-file-system", name="disk", settings={"basepath": basepath})
+    assert caught.value.field == "basepath"
+    with pytest.raises(services.BlockValidationError, match="use a local file system block"):
+        RemoteFileSystem(basepath="file://" + str(tmp_path)).save("disk")
+    assert not StorageBlock.objects.exists()
 
 
 def test_a_local_block_whose_folder_became_a_file_is_not_writable(tmp_path):
@@ -320,7 +419,7 @@ def test_usage_counts_live_results_and_bytes_in_one_query(tmp_path, django_asser
     reference_create(first, "gone", size=1000, purged_at=timezone.now())
     reference_create(second, "k1", size=None)
     with django_assert_num_queries(1):
-        usage = services.blocks_usage()
+        usage = block_removal.blocks_usage()
     assert (usage[first.pk].results, usage[first.pk].bytes, usage[first.pk].purged) == (2, 150, 1)
     assert (usage[second.pk].results, usage[second.pk].bytes) == (1, 0)
     assert len(usage) == 2
@@ -332,6 +431,17 @@ def test_deleting_a_block_in_use_is_refused_with_the_count(tmp_path):
     )
     reference_create(block, "k1")
     with pytest.raises(services.BlockInUseError, match="referenced by 1 result"):
+        block_removal.block_delete_with_results(block=block)
+    assert StorageBlock.objects.filter(pk=block.pk).exists()
+
+
+def test_the_blocks_layer_refuses_to_delete_a_block_results_still_refer_to(tmp_path):
+    block = services.block_create(
+        block_type="local-file-system", name="a", settings={"basepath": str(tmp_path)}
+    )
+    reference_create(block, "k1")
+    reference_create(block, "k2")
+    with pytest.raises(services.BlockInUseError, match="referenced by 2 result"):
         services.block_delete(block=block)
     assert StorageBlock.objects.filter(pk=block.pk).exists()
 
@@ -342,7 +452,7 @@ def test_detaching_keeps_the_results_and_their_location(tmp_path):
     )
     block.filesystem().write_path("k1", b"value")
     reference = reference_create(block, "k1")
-    report = services.block_delete(block=block, references="detach")
+    report = block_removal.block_delete_with_results(block=block, references="detach")
     assert report.detached == 1
     reference.refresh_from_db()
     assert reference.block is None and reference.purged_at is None
@@ -360,7 +470,7 @@ def test_purging_deletes_the_objects_tolerates_missing_ones_and_marks_the_refere
         filesystem.write_path(key, b"12345")
         reference_create(block, key, size=5)
     reference_create(block, "never-written", size=7)
-    report = services.block_delete(block=block, references="purge", user=admin)
+    report = block_removal.block_delete_with_results(block=block, references="purge", user=admin)
     assert (report.purge.deleted, report.purge.missing, report.purge.errors) == (2, 1, {})
     assert report.purge.bytes_freed == 10
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
@@ -378,8 +488,8 @@ def test_a_purge_the_storage_refuses_keeps_the_block(s3_block_settings):
         encrypted_secrets=services.secrets_encrypt({"aws_secret_access_key": "stale"})
     )
     block.refresh_from_db()
-    with pytest.raises(services.BlockPurgeIncompleteError, match="was not deleted: 1 stored result"):
-        services.block_delete(block=block, references="purge")
+    with pytest.raises(block_removal.BlockPurgeIncompleteError, match="was not deleted: 1 stored result"):
+        block_removal.block_delete_with_results(block=block, references="purge")
     assert StorageBlock.objects.filter(pk=block.pk).exists()
     assert ResultReference.objects.get().purged_at is None
 

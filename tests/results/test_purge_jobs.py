@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from apps.blocks import services
+from apps.results.block_removal import block_delete_with_results
 from apps.results.models import CleanupJob, PurgeAuditEntry, ResultReference
 from apps.results.purge import expired_purge, references_purge, selected_purge
 from apps.results.tasks import job_create, job_run
@@ -116,7 +117,7 @@ def test_selected_purge_keeps_valid_cache_entries_until_they_expire(local_block)
 def test_references_purge_still_serves_block_delete_and_is_audited(local_block):
     root = Path(local_block.settings["basepath"])
     stored_results(local_block, root, expired=0, unexpired=3)
-    report = services.block_delete(block=local_block, references="purge")
+    report = block_delete_with_results(block=local_block, references="purge")
     assert report.purge.purged == 3 and list(root.iterdir()) == []
     assert PurgeAuditEntry.objects.get(pk=report.purge.audit_id).deleted == 3
     assert references_purge(references=ResultReference.objects.all()).purged == 0
