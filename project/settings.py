@@ -201,7 +201,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every endpoint needs a role: viewer to read, admin to write, unless a view says otherwise.
+    "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.HasRole"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -215,7 +216,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Browse flow runs and persisted results, manage storage blocks and expiration.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["apps.core.permissions.HasRole"],
 }
 
 # Celery: JSON only, so no pickle ever crosses the broker; late acks so a killed worker hands

@@ -5,7 +5,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .health import health_check_all
-from .roles import ROLE_DESCRIPTIONS, ROLE_ORDER, user_roles
+from .permissions import role_required
+from .roles import ROLE_DESCRIPTIONS, ROLE_ORDER, Role, user_has_role, user_roles
 
 
 @login_not_required
@@ -14,13 +15,19 @@ from .roles import ROLE_DESCRIPTIONS, ROLE_ORDER, user_roles
 def healthz(request):
     results = health_check_all()
     healthy = all(r.ok for r in results)
+    # Details (storage path, database engine, broker address) are for signed-in users with a role.
+    detailed = user_has_role(request.user, Role.VIEWER)
     body = {
         "status": "ok" if healthy else "unhealthy",
-        "checks": {r.name: {"ok": r.ok, "detail": r.detail, "seconds": r.seconds} for r in results},
+        "checks": {
+            r.name: {"ok": r.ok, "detail": r.detail, "seconds": r.seconds} if detailed else {"ok": r.ok}
+            for r in results
+        },
     }
     return JsonResponse(body, status=200 if healthy else 503)
 
 
+@role_required(Role.VIEWER)
 def home(request):
     from .overview import overview_build
 

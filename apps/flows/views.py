@@ -15,6 +15,7 @@ from apps.core.roles import Role, user_has_role
 from .registry import FlowNotFoundError, flow_get, flow_registry, parameters_validate, signature_parameters
 
 
+@role_required(Role.VIEWER)
 def flow_list(request):
     flows = [
         {
