@@ -118,11 +118,17 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A web server, a worker and beat share one SQLite file: WAL and a busy timeout keep them from
-    # failing each other with "database is locked".
+    # A web server, a worker and beat share one SQLite file: WAL, a busy timeout and transactions
+    # that take the write lock when they begin (retried past the timeout) keep them from failing
+    # each other with "database is locked" (apps/core/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "apps.core.sqlite"
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 
 # The cache holds shared counters (sign-in throttling): Redis when REDIS_URL is set, so every web
