@@ -2,7 +2,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from .health import health_check_all
 from .permissions import role_required
@@ -28,6 +28,7 @@ def healthz(request):
 
 
 @role_required(Role.VIEWER)
+@require_safe
 def home(request):
     from .overview import overview_build
 
