@@ -61,7 +61,8 @@ class LoginView(auth_views.LoginView):
 
 class TokenView(ObtainAuthToken):
     def post(self, request, *args, **kwargs):
-        username = str(request.data.get("username", ""))
+        # A JSON body need not be an object; the serializer then refuses it like any bad form.
+        username = str(request.data.get("username", "")) if hasattr(request.data, "get") else ""
         address = request_client_address(request=request)
         try:
             login_attempt_check(username=username, address=address)

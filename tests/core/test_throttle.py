@@ -174,6 +174,16 @@ def test_the_token_endpoint_is_throttled_and_shares_the_count(client, make_user,
     assert len(token(client, user.username, PASSWORD).json()["token"]) == 40
 
 
+def test_a_token_request_that_is_not_an_object_is_refused_and_counted(client, clock):
+    def post_a_list():
+        return client.post("/api/token/", [], content_type="application/json", REMOTE_ADDR="10.7.7.7")
+
+    for _ in range(8):
+        assert post_a_list().status_code == 400
+        clock.advance(60)
+    assert post_a_list().status_code == 429
+
+
 def test_the_admin_login_is_throttled_too(client, make_user, clock):
     user = make_user("admin", is_staff=True)
     fail_until_locked(client, clock, user.username, times=4)
