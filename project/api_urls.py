@@ -1,10 +1,10 @@
 """Every API route, in one router, so /api/ lists them and the schema covers them."""
 
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from apps.blocks import api as blocks_api
+from apps.core.login import obtain_auth_token
 from apps.flows import api as flows_api
 from apps.results import api as results_api
 

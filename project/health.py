@@ -19,6 +19,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.core.roles import Role, user_has_role
 from apps.results.defaults import default_result_storage
 
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
@@ -91,8 +92,13 @@ def health_check_all() -> list[CheckResult]:
 def healthz(request):
     results = health_check_all()
     healthy = all(r.ok for r in results)
+    # Details (storage path, database engine, broker address) are for signed-in users with a role.
+    detailed = user_has_role(request.user, Role.VIEWER)
     body = {
         "status": "ok" if healthy else "unhealthy",
-        "checks": {r.name: {"ok": r.ok, "detail": r.detail, "seconds": r.seconds} for r in results},
+        "checks": {
+            r.name: {"ok": r.ok, "detail": r.detail, "seconds": r.seconds} if detailed else {"ok": r.ok}
+            for r in results
+        },
     }
     return JsonResponse(body, status=200 if healthy else 503)

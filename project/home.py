@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from django.db.models import Count, Sum
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from apps.blocks.models import StorageBlock
 from apps.core.db import bounded_count
-from apps.core.roles import ROLE_DESCRIPTIONS, ROLE_ORDER, user_roles
+from apps.core.permissions import role_required
+from apps.core.roles import ROLE_DESCRIPTIONS, ROLE_ORDER, Role, user_roles
 from apps.flows.models import FlowRun, StateType
 from apps.results.models import ResultReference
 
@@ -76,6 +78,8 @@ def overview_build(*, now: dt.datetime | None = None) -> Overview:
     )
 
 
+@role_required(Role.VIEWER)
+@require_safe
 def home(request):
     roles = user_roles(request.user)
     return render(

@@ -118,12 +118,37 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A web server, a worker and beat share one SQLite file: WAL and a busy timeout keep them from
-    # failing each other with "database is locked".
+    # A web server, a worker and beat share one SQLite file: WAL, a busy timeout and transactions
+    # that take the write lock when they begin (retried past the timeout) keep them from failing
+    # each other with "database is locked" (apps/core/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "apps.core.sqlite"
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
+
+# The cache holds shared counters (sign-in throttling): Redis when REDIS_URL is set, so every web
+# process sees the same counts; otherwise a folder under VAR_DIR, which the processes of one host share.
+_redis_url = env.str("REDIS_URL", default="")
+if _redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url,
+            "KEY_PREFIX": "resultdeck",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -134,6 +159,16 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (login page, admin login, API token): failures are counted per user name and
+# per client address within the window; from half a limit on, attempts are slowed (1 s, 2 s, 4 s, ...
+# after the last failure); at the limit every attempt is refused for the lockout.
+LOGIN_THROTTLE_WINDOW_SECONDS = env.int("LOGIN_THROTTLE_WINDOW_SECONDS", default=900)
+LOGIN_THROTTLE_USER_LIMIT = env.int("LOGIN_THROTTLE_USER_LIMIT", default=10)
+LOGIN_THROTTLE_ADDRESS_LIMIT = env.int("LOGIN_THROTTLE_ADDRESS_LIMIT", default=50)
+LOGIN_THROTTLE_LOCKOUT_SECONDS = env.int("LOGIN_THROTTLE_LOCKOUT_SECONDS", default=900)
+# Reverse proxies in front of the server that append to X-Forwarded-For (0: use the peer address).
+LOGIN_THROTTLE_PROXY_COUNT = env.int("LOGIN_THROTTLE_PROXY_COUNT", default=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -172,7 +207,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every endpoint needs a role: viewer to read, admin to write, unless a view says otherwise.
+    "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.HasRole"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -186,7 +222,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Browse flow runs and persisted results, manage storage blocks and expiration.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["apps.core.permissions.HasRole"],
 }
 
 # Celery: JSON only, so no pickle ever crosses the broker; late acks so a killed worker hands

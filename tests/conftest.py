@@ -105,3 +105,11 @@ def _retention_cache_cleared():
     retention_cache_clear()
     yield
     retention_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _cache_cleared():
+    """Sign-in throttle counts (kept in the cache) of one test never refuse another test's logins."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -10,6 +10,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 
+from apps.core.admin import RoleModelAdmin
 from apps.results.block_removal import block_delete_with_results
 
 from . import services
@@ -74,7 +75,7 @@ class StorageBlockAdminForm(forms.ModelForm):
 
 
 @admin.register(StorageBlock)
-class StorageBlockAdmin(admin.ModelAdmin):
+class StorageBlockAdmin(RoleModelAdmin):
     form = StorageBlockAdminForm
     list_display = ["slug", "block_type", "points_to", "created_by", "updated_at", "last_used_at"]
     list_filter = ["block_type"]

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
@@ -17,6 +18,8 @@ from .registry import FlowNotFoundError, flow_get, flow_registry
 from .submission import flow_run_submit
 
 
+@role_required(Role.VIEWER)
+@require_safe
 def flow_list(request):
     flows = [
         {
@@ -59,6 +62,7 @@ def run_form_class(flow) -> type[forms.Form]:
 
 
 @role_required(Role.OPERATOR)
+@require_http_methods(["GET", "POST"])
 def flow_run(request, name: str):
     try:
         flow = flow_get(name)

@@ -1,6 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
 
+from apps.core.admin import RoleModelAdmin
+from apps.core.roles import Role
+
 from .models import CleanupJob, PurgeAuditEntry, ResultReference, RetentionPolicy, SerializerConfig
 from .serializer_configs import SerializerConfigInvalidError, serializer_config_normalize
 
@@ -18,7 +21,7 @@ class SerializerConfigAdminForm(forms.ModelForm):
 
 
 @admin.register(SerializerConfig)
-class SerializerConfigAdmin(admin.ModelAdmin):
+class SerializerConfigAdmin(RoleModelAdmin):
     form = SerializerConfigAdminForm
     list_display = ["name", "builtin", "description", "updated_at"]
     list_filter = ["builtin"]
@@ -38,29 +41,11 @@ class SerializerConfigAdmin(admin.ModelAdmin):
 # Results, with the purge actions; retention policies; jobs and the purge audit (read only)
 
 
-def _is_admin(request) -> bool:
-    from apps.core.roles import Role, user_has_role
+class AdminRoleModelAdmin(RoleModelAdmin):
+    """Results are added by the engine and removed by purges, not by hand."""
 
-    return request.user.is_active and request.user.is_staff and user_has_role(request.user, Role.ADMIN)
-
-
-class AdminRoleMixin:
-    """Results are managed by the admin role (Django's model permissions are not used for them)."""
-
-    def has_module_permission(self, request):
-        return _is_admin(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_admin(request)
-
-    def has_change_permission(self, request, obj=None):
-        return _is_admin(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    add_role = None
+    delete_role = None
 
 
 class ExpiredListFilter(admin.SimpleListFilter):
@@ -105,7 +90,7 @@ def _job_for_selection(modeladmin, request, queryset, *, kind: str):
     return redirect("results:cleanup-job", pk=job.pk)
 
 
-class ResultReferenceAdmin(AdminRoleMixin, admin.ModelAdmin):
+class ResultReferenceAdmin(AdminRoleModelAdmin):
     list_display = [
         "id",
         "__str__",
@@ -141,19 +126,15 @@ class ResultReferenceAdmin(AdminRoleMixin, admin.ModelAdmin):
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(AdminRoleMixin, admin.ModelAdmin):
+class RetentionPolicyAdmin(AdminRoleModelAdmin):
     list_display = ["__str__", "block", "flow_name", "expire_after", "enabled", "created_at"]
     list_filter = ["enabled", "block"]
-
-    def has_add_permission(self, request):
-        return _is_admin(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return _is_admin(request)
+    add_role = Role.ADMIN
+    delete_role = Role.ADMIN
 
 
 @admin.register(CleanupJob)
-class CleanupJobAdmin(AdminRoleMixin, admin.ModelAdmin):
+class CleanupJobAdmin(AdminRoleModelAdmin):
     list_display = [
         "id",
         "kind",
@@ -168,13 +149,11 @@ class CleanupJobAdmin(AdminRoleMixin, admin.ModelAdmin):
     ]
     list_filter = ["kind", "status", "source"]
     readonly_fields = [field.name for field in CleanupJob._meta.fields]
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    change_role = None
 
 
 @admin.register(PurgeAuditEntry)
-class PurgeAuditEntryAdmin(AdminRoleMixin, admin.ModelAdmin):
+class PurgeAuditEntryAdmin(AdminRoleModelAdmin):
     list_display = [
         "started_at",
         "username",
@@ -188,9 +167,7 @@ class PurgeAuditEntryAdmin(AdminRoleMixin, admin.ModelAdmin):
     ]
     list_filter = ["source", "reason"]
     readonly_fields = [field.name for field in PurgeAuditEntry._meta.fields]
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    change_role = None
 
 
 admin.site.register(ResultReference, ResultReferenceAdmin)

@@ -7,7 +7,7 @@ import json
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
@@ -98,6 +98,7 @@ class SerializerConfigForm(forms.Form):
 
 
 @role_required(Role.VIEWER)
+@require_safe
 def serializer_list(request):
     configs = [
         (config, serializer_config_describe(config.config), json.dumps(config.config, indent=2))
