@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Create (once) a throwaway virtualenv with real Prefect 3.9.1 for interop tests and benchmarks.
+"""Create (once) a throwaway virtualenv with real Prefect, 3.9.1 unless told, for interop tests,
+benchmarks and the result corpus (scripts/make_corpus.py, which also needs 2.20.27).
 
-prefect 3.9.1 pins ``certifi>=2026.10.19``, newer than the package index here serves, so its
-requirements are read from the wheel's metadata and installed with that one pin relaxed, then
-the wheel itself goes in with ``--no-deps``. A marker file records a finished install, so a
+prefect 3.9.1 and 2.20.27 pin ``certifi>=2026.10.19``, newer than the package index may serve, so
+their requirements are read from the wheel's metadata and installed with that one pin relaxed,
+then the wheel itself goes in with ``--no-deps``. A marker file records a finished install, so a
 second run returns at once; a half-finished venv (no marker) is rebuilt from scratch.
 
-    python scripts/prefect_venv.py            # prints the venv's python
+    python scripts/prefect_venv.py                      # prints the venv's python
+    python scripts/prefect_venv.py --version 2.20.27    # .cache/prefect-2.20.27
     PREFECT3_VENV=/some/dir python scripts/prefect_venv.py
 """
 
@@ -23,15 +25,19 @@ import zipfile
 from pathlib import Path
 
 PREFECT_VERSION = "3.9.1"
+PREFECT2_VERSION = "2.20.27"
 RELAXED_PINS = {"certifi": "certifi==2026.10.18"}
-# Values our interop tests and benchmarks hand to Prefect need these to unpickle.
+# Values our interop tests, benchmarks and corpus hand to Prefect need these to unpickle.
 EXTRA_PACKAGES = ("cloudpickle", "orjson", "numpy", "pandas")
+# Where a venv of that major version goes when one is named in the environment.
+VENV_VARIABLES = {"2": "PREFECT2_VENV", "3": "PREFECT3_VENV"}
 MARKER_NAME = ".resultdeck-prefect-venv-complete"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def venv_path_default() -> Path:
-    return Path(os.environ.get("PREFECT3_VENV") or PROJECT_ROOT / ".cache" / f"prefect-{PREFECT_VERSION}")
+def venv_path_default(*, version: str = PREFECT_VERSION) -> Path:
+    variable = VENV_VARIABLES.get(version.split(".")[0], "")
+    return Path(os.environ.get(variable) or PROJECT_ROOT / ".cache" / f"prefect-{version}")
 
 
 def venv_python(venv: Path) -> Path:
@@ -60,11 +66,13 @@ def _run(command: list[str], *, quiet: bool) -> None:
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL if quiet else None)  # noqa: S603
 
 
-def prefect_venv_ensure(*, venv: Path | None = None, quiet: bool = True) -> Path:
-    """Return the python of a complete Prefect venv, creating it first when needed."""
-    venv = venv or venv_path_default()
+def prefect_venv_ensure(
+    *, version: str = PREFECT_VERSION, venv: Path | None = None, quiet: bool = True
+) -> Path:
+    """Return the python of a complete venv with prefect==``version``, creating it first when needed."""
+    venv = venv or venv_path_default(version=version)
     marker = venv / MARKER_NAME
-    if marker.exists() and venv_python(venv).exists():
+    if marker.exists() and marker.read_text() == f"prefect=={version}\n" and venv_python(venv).exists():
         return venv_python(venv)
     if venv.exists():
         shutil.rmtree(venv)
@@ -72,24 +80,28 @@ def prefect_venv_ensure(*, venv: Path | None = None, quiet: bool = True) -> Path
     _run([sys.executable, "-m", "venv", str(venv)], quiet=quiet)
     pip = [str(venv_python(venv)), "-m", "pip", "--disable-pip-version-check"]
     with tempfile.TemporaryDirectory() as wheels:
-        _run([*pip, "download", "--no-deps", f"prefect=={PREFECT_VERSION}", "-d", wheels], quiet=quiet)
+        _run([*pip, "download", "--no-deps", f"prefect=={version}", "-d", wheels], quiet=quiet)
         wheel = next(Path(wheels).glob("prefect-*.whl"))
         requirements = Path(wheels) / "requirements.txt"
         requirements.write_text("\n".join(wheel_requirements(wheel=wheel)) + "\n")
         _run([*pip, "install", "-r", str(requirements), *EXTRA_PACKAGES], quiet=quiet)
         _run([*pip, "install", "--no-deps", str(wheel)], quiet=quiet)
-    marker.write_text(f"prefect=={PREFECT_VERSION}\n")
+    marker.write_text(f"prefect=={version}\n")
     return venv_python(venv)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", default=PREFECT_VERSION, help=f"default: {PREFECT_VERSION}")
     parser.add_argument(
-        "--venv", type=Path, default=None, help="default: $PREFECT3_VENV or .cache/prefect-3.9.1"
+        "--venv",
+        type=Path,
+        default=None,
+        help="default: $PREFECT3_VENV (or $PREFECT2_VENV for 2.x), else .cache/prefect-<version>",
     )
     parser.add_argument("--verbose", action="store_true", help="show pip's output")
     arguments = parser.parse_args()
-    print(prefect_venv_ensure(venv=arguments.venv, quiet=not arguments.verbose))
+    print(prefect_venv_ensure(version=arguments.version, venv=arguments.venv, quiet=not arguments.verbose))
 
 
 if __name__ == "__main__":

@@ -58,12 +58,11 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def prefect_corpus():
     """The folder of result files written by real Prefect 2.x and 3.x, read in place."""
-    from pathlib import Path
+    from tests.compat.corpus_canon import corpus_dir
 
-    root = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "prefect"
-    root = Path(os.environ.get("PREFECT_CORPUS_DIR", root))
+    root = corpus_dir()
     if not (root / "manifest.jsonl").exists():
-        pytest.fail(f"the Prefect corpus is not at {root}; set PREFECT_CORPUS_DIR")
+        pytest.fail(f"the Prefect corpus is not at {root} (PREFECT_CORPUS_DIR)")
     return root
 
 
