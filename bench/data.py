@@ -26,6 +26,9 @@ FLOWS = 8
 TASKS_PER_RUN = 3
 BLOCKS = 3
 RUN_SPACING_S = 2
+# Generated result reference g has id REFERENCE_ID_BASE + g: the ids below are left to rows saved
+# through the ORM before the bulk data (a benchmark's real results), whose sequence starts at 1.
+REFERENCE_ID_BASE = 1000
 TASK_NAMES = ("extract", "transform", "load")
 
 
@@ -144,7 +147,7 @@ def blocks_generate() -> None:
 
 
 def runs_generate(*, start: int, stop: int, anchor: dt.datetime, quiet: bool = False) -> None:
-    """Flow runs ``start+1 .. stop`` with their task runs and result references.
+    """Flow runs ``start+1 .. stop`` with their task runs and result references (ids above REFERENCE_ID_BASE).
 
     Run g is created at ``anchor + 2 s * g``, so a later call with a higher ``start`` appends newer
     runs to the same history. Result reference g belongs to flow run g when g is even, else to its
@@ -167,7 +170,7 @@ def runs_generate(*, start: int, stop: int, anchor: dt.datetime, quiet: bool = F
     insert_select(
         model=ResultReference,
         values={
-            "id": "g",
+            "id": f"{REFERENCE_ID_BASE} + g",
             "block_id": f"md5('block' || (g % {BLOCKS}))::uuid",
             "storage_location": f"'/srv/results/bench-' || (g % {BLOCKS})",
             "key": "md5('key' || g)",
@@ -213,7 +216,7 @@ def runs_generate(*, start: int, stop: int, anchor: dt.datetime, quiet: bool = F
                 "CASE WHEN s.state = 'RUNNING' THEN NULL ELSE c.created + interval '1 ms' * (g % 90000) END"
             ),
             "run_count": "1",
-            "result_id": "CASE WHEN g % 2 = 0 THEN g END",
+            "result_id": f"CASE WHEN g % 2 = 0 THEN {REFERENCE_ID_BASE} + g END",
             "flow_name": f"'flow-' || (g % {FLOWS})",
             "worker_host": "'worker-1'",
         },
@@ -236,7 +239,7 @@ def runs_generate(*, start: int, stop: int, anchor: dt.datetime, quiet: bool = F
             "start_time": "c.created + interval '10 ms' * k",
             "end_time": "c.created + interval '10 ms' * k + interval '5 ms'",
             "run_count": "1",
-            "result_id": "CASE WHEN k = 1 AND g % 2 = 1 THEN g END",
+            "result_id": f"CASE WHEN k = 1 AND g % 2 = 1 THEN {REFERENCE_ID_BASE} + g END",
             "flow_run_id": run_id_sql("g"),
             "task_name": task_name,
             "task_key": f"{task_name} || '-0'",
