@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -83,6 +84,20 @@ def database_create(*, name: str) -> str:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return database_url_for(name)
+
+
+def sqlite_migrated_copy(*, var_dir: Path) -> None:
+    """Put a migrated default SQLite database into ``var_dir``: a copy of one migrated once per schema."""
+    cached = PROJECT_ROOT / ".cache" / f"bench-sqlite-{migrations_digest()}.sqlite3"
+    if not cached.exists():
+        scratch = cached.parent / f"{cached.stem}-{os.getpid()}"
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env.update(RESULTDECK_VAR_DIR=str(scratch), DJANGO_DEBUG="on")
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=PROJECT_ROOT, env=env, check=True)
+        (scratch / "resultdeck.sqlite3").replace(cached)
+        shutil.rmtree(scratch, ignore_errors=True)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cached, var_dir / "resultdeck.sqlite3")
 
 
 def _literal(field, value) -> str:
