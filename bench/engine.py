@@ -1,18 +1,23 @@
 """Engine benchmark: the same flow in Resultdeck and in Prefect 3.9.1, side by side, in one run.
 
     .venv/bin/python bench/engine.py [--sizes 100 1000] [--flows 1000] [--skip-prefect] [--skip-celery]
-        [--celery-only] [--concurrency 2] [--pool prefork] [--broker-db 7] [--database NAME]
+        [--celery-only] [--concurrency 2] [--pool prefork] [--broker-db N] [--database NAME]
+
+``--smoke``: 20 tasks, 60 flows, no Prefect (said in the output), in seconds.
 
 * N tasks (each returns a small dict), persist_result=True, local storage, in a fresh process
   each: time per task inside the flow (the whole flow call / N, after one warm-up flow, so every
   result write and run record is counted; wall and CPU), and the whole process
-  (python start to exit). Prefect runs from the throwaway venv of scripts/prefect_venv.py, with its
-  own temporary PREFECT_HOME (its ephemeral API server and SQLite, as a plain script gets).
+  (python start to exit), beside a floor measured in the same run: the same calls with no engine,
+  each result pickled to a file. Prefect runs from the throwaway venv of scripts/prefect_venv.py,
+  with its own temporary PREFECT_HOME (its ephemeral API server and SQLite, as a plain script
+  gets); if it fails or is too slow, the table says so and still shows our figures.
 * Celery throughput: --flows small flows (examples' "sum-numbers": one task, results persisted)
   submitted at once with ``flow_runs_submit_many`` to two workers (prefork, --concurrency
   processes each, ``-O fair``, no gossip/mingle/heartbeat; acks_late and prefetch 1 as configured),
-  Redis broker (database --broker-db), PostgreSQL (a scratch database --database, dropped after):
-  flows/s from the first submit until every run is final. Its baseline, measured in the same run:
+  Redis broker ($CELERY_BROKER_URL if it is Redis, else database --broker-db of $REDIS_URL; it is
+  flushed), PostgreSQL (a scratch database --database, dropped after): flows/s from the first
+  submit until every run is final. Its baseline, measured in the same run:
   the same flows through the same worker function, one after another in one process, no broker.
   Needs the test services (eval "$(scripts/services.sh env)").
 
@@ -197,7 +202,7 @@ def celery_throughput(
     workers: int = 2,
     concurrency: int = 2,
     pool: str = "prefork",
-    broker_db: int = 7,
+    broker_db: int | None = None,
     database: str,
     baseline_flows: int = 300,
     warm: int = 20,
@@ -209,7 +214,9 @@ def celery_throughput(
         raise RuntimeError('the Celery benchmark needs the services: eval "$(scripts/services.sh env)"')
     scratch_url = data.database_create(name=database)
     work = Path(tempfile.mkdtemp(prefix="rd-bench-celery-"))
-    broker = redis_url.rsplit("/", 1)[0] + f"/{broker_db}"
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if broker_db is not None or not broker.startswith("redis"):
+        broker = redis_url.rsplit("/", 1)[0] + f"/{7 if broker_db is None else broker_db}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RESULTS_", "CELERY_"))}
     env.update(
         DATABASE_URL=scratch_url,
@@ -357,7 +364,7 @@ def main() -> int:
     parser.add_argument("--skip-celery", action="store_true")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "solo"], help="the workers' pool")
     parser.add_argument("--concurrency", type=int, default=2, help="processes per worker (prefork)")
-    parser.add_argument("--broker-db", type=int, default=7, help="the Redis database of the broker")
+    parser.add_argument("--broker-db", type=int, default=None, help="default: that of $CELERY_BROKER_URL")
     parser.add_argument("--database", default=None, help="scratch PostgreSQL database (default: *_engine)")
     parser.add_argument("--celery-only", action="store_true", help="only the Celery throughput")
     arguments = parser.parse_args()
