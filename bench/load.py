@@ -59,10 +59,13 @@ class Size:
     users: int
     duration_s: float
     think_s: float
+    warm_passes: int  # untimed requests of each page before the timed ones
 
 
-FULL = Size(flow_runs=1_000_000, baseline_runs=10_000, users=50, duration_s=60, think_s=1.0)
-SMOKE = Size(flow_runs=5_000, baseline_runs=1_000, users=5, duration_s=5, think_s=0.2)
+# Warm-up: 3 passes, one per gunicorn worker, so the table shows warm servers, as production is
+# after its first minute.
+FULL = Size(flow_runs=1_000_000, baseline_runs=10_000, users=50, duration_s=60, think_s=1.0, warm_passes=3)
+SMOKE = Size(flow_runs=5_000, baseline_runs=1_000, users=5, duration_s=5, think_s=0.2, warm_passes=1)
 
 
 @dataclass
@@ -365,7 +368,10 @@ async def user_run(
         await asyncio.sleep(rng.uniform(0, 2 * size.think_s))
 
 
-async def load_send(*, port: int, fixtures: dict, pages: list[Page], size: Size) -> Tally:
+async def load_send(
+    *, port: int, fixtures: dict, pages: list[Page], size: Size, jars: list[dict] | None
+) -> tuple[Tally, list[dict]]:
+    """The timed load; the users log in first unless their cookies (``jars``) are given."""
     import aiohttp
 
     base = f"http://127.0.0.1:{port}"
@@ -378,18 +384,17 @@ async def load_send(*, port: int, fixtures: dict, pages: list[Page], size: Size)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
     ) as session:
-        # Untimed set-up: the logins, then every page at least 3 times (once per worker), so the
-        # table shows a warm server, as production is after its first minute.
-        # A login checks a password hash, which is slow by design: a few at a time, so none waits
-        # past the request timeout behind the others.
+        # Untimed set-up: the logins, then the warm-up passes. A login checks a password hash,
+        # slow by design: two at a time, so none waits past the request timeout behind the others.
         logins = asyncio.Semaphore(2)
 
         async def login(index: int) -> dict[str, str]:
             async with logins:
                 return await user_login(session, base=base, username=fixtures["usernames"][index])
 
-        jars = await asyncio.gather(*(login(i) for i in range(size.users)))
-        warm = -(-3 * len(pages) // size.users)
+        if jars is None:
+            jars = list(await asyncio.gather(*(login(i) for i in range(size.users))))
+        warm = -(-size.warm_passes * len(pages) // size.users)
         await asyncio.gather(
             *(
                 user_warm(session, base=base, index=i, jar=jars[i], token=tokens[i], pages=pages, count=warm)
@@ -408,7 +413,7 @@ async def load_send(*, port: int, fixtures: dict, pages: list[Page], size: Size)
             )
         )  # fmt: skip
         tally.elapsed_s = time.monotonic() - started
-    return tally
+    return tally, jars
 
 
 # --------------------------------------------------------------------------------------------------
@@ -501,6 +506,7 @@ def main() -> int:
             users=args.users or size.users,
             duration_s=args.duration or size.duration_s,
             think_s=size.think_s,
+            warm_passes=size.warm_passes,
         )
     work = Path(tempfile.mkdtemp(prefix="rd-bench-load-"))
     name = data.scratch_name("load")
@@ -512,14 +518,12 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    # Beside the data generation: it only reads static/ and writes STATIC_ROOT.
+    collectstatic = subprocess.Popen(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=PROJECT_ROOT, env=env
+    )
     try:
-        STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            check=True,
-        )
         fixtures = fixtures_create(users=size.users, results_dir=work / "results")
         anchor = data.anchor_for(total=size.flow_runs)
         data.runs_generate(start=0, stop=size.baseline_runs, anchor=anchor)
@@ -528,13 +532,19 @@ def main() -> int:
         }
         started = time.perf_counter()
         data.runs_generate(start=size.baseline_runs, stop=size.flow_runs, anchor=anchor)
-        print(f"  {'data generation in total':<44} {time.perf_counter() - started:6.1f} s")
+        print(
+            f"  {f'data generation up to {size.flow_runs:,} runs':<44} {time.perf_counter() - started:6.1f} s"
+        )
         counts = data.rows_estimate()
         print("rows (planner estimate): " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
         pages = pages_build(fixtures=fixtures)
         queries[f"{size.flow_runs:,}"] = queries_count(pages=pages, fixtures=fixtures)
         connection.close()
+        if collectstatic.wait() != 0:
+            raise RuntimeError("collectstatic failed")
         tallies = {}
+        # Sessions live in the database: the users logged in on the first server are on the second.
+        jars = None
         for label, command_for in (("gunicorn", production_command), ("runserver", development_command)):
             port = port_free()
             process = server_start(
@@ -542,11 +552,14 @@ def main() -> int:
             )
             try:
                 print(f"{label}: {size.users} users for {size.duration_s:g} s", flush=True)
-                tallies[label] = asyncio.run(load_send(port=port, fixtures=fixtures, pages=pages, size=size))
+                tallies[label], jars = asyncio.run(
+                    load_send(port=port, fixtures=fixtures, pages=pages, size=size, jars=jars)
+                )
             finally:
                 server_stop(process)
         passed = report_print(pages=pages, tallies=tallies, queries=queries, size=size)
     finally:
+        collectstatic.wait()
         connection.close()
         if not args.keep:
             data.database_drop(name=name)
