@@ -294,6 +294,25 @@ def anchor_for(*, total: int) -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=RUN_SPACING_S * (total + 1))
 
 
+def runs_middle_cursor() -> tuple[str, str]:
+    """The keyset cursor of the runs list's middle page, and the id of the run it starts after.
+
+    Found once with OFFSET; the page itself is then a keyset page, as a user paging deep gets.
+    """
+    from django.db import connection
+
+    from apps.results.browse import cursor_encode
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM flows_flowrun")
+        middle = cursor.fetchone()[0] // 2
+        cursor.execute(
+            "SELECT created, id FROM flows_flowrun ORDER BY created DESC, id DESC OFFSET %s LIMIT 1", [middle]
+        )
+        created, pk = cursor.fetchone()
+    return cursor_encode(created=created, pk=pk), str(pk)
+
+
 def rows_estimate() -> dict[str, int]:
     from django.db import connection
 

@@ -62,9 +62,10 @@ class Size:
     warm_passes: int  # untimed requests of each page before the timed ones
 
 
-# Warm-up: 3 passes, one per gunicorn worker, so the table shows warm servers, as production is
+# Warm-up: passes over every page, two per gunicorn worker, so the table shows warm servers (each
+# worker imports the preview modules and compiles its templates on first use), as production is
 # after its first minute.
-FULL = Size(flow_runs=1_000_000, baseline_runs=10_000, users=50, duration_s=60, think_s=1.0, warm_passes=3)
+FULL = Size(flow_runs=1_000_000, baseline_runs=10_000, users=50, duration_s=60, think_s=1.0, warm_passes=6)
 SMOKE = Size(flow_runs=5_000, baseline_runs=1_000, users=5, duration_s=5, think_s=0.2, warm_passes=1)
 
 
@@ -152,23 +153,15 @@ def fixtures_create(*, users: int, results_dir: Path) -> dict:
 def pages_build(*, fixtures: dict, sample: int = 200) -> list[Page]:
     from django.db import connection
 
-    from apps.results.browse import cursor_encode
-
+    deep, pk = data.runs_middle_cursor()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM flows_flowrun")
-        middle = cursor.fetchone()[0] // 2
-        cursor.execute(
-            "SELECT created, id FROM flows_flowrun ORDER BY created DESC, id DESC OFFSET %s LIMIT 1", [middle]
-        )
-        created, pk = cursor.fetchone()
         cursor.execute("SELECT id FROM flows_flowrun TABLESAMPLE SYSTEM (1) LIMIT %s", [sample])
-        run_ids = [str(row[0]) for row in cursor.fetchall()] or [str(pk)]
+        run_ids = [str(row[0]) for row in cursor.fetchall()] or [pk]
         cursor.execute(
             "SELECT id FROM results_resultreference WHERE block_id IS NOT NULL ORDER BY id DESC LIMIT %s",
             [sample],
         )
         result_ids = [row[0] for row in cursor.fetchall()]
-    deep = cursor_encode(created=created, pk=pk)
     results = fixtures["results"]
     return [
         Page("home", ["/"]),
@@ -497,15 +490,16 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds of load per server")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--think", type=float, default=None, help="mean think time between requests, s")
     args = parser.parse_args()
     size = SMOKE if args.smoke else FULL
-    if args.users or args.duration:
+    if args.users or args.duration or args.think is not None:
         size = Size(
             flow_runs=size.flow_runs,
             baseline_runs=size.baseline_runs,
             users=args.users or size.users,
             duration_s=args.duration or size.duration_s,
-            think_s=size.think_s,
+            think_s=size.think_s if args.think is None else args.think,
             warm_passes=size.warm_passes,
         )
     work = Path(tempfile.mkdtemp(prefix="rd-bench-load-"))

@@ -64,7 +64,6 @@ def pages_measure(*, requests: int) -> list[tuple[str, float, float, int, int, b
     from django.test import Client
 
     from apps.flows.models import FlowRun
-    from apps.results.browse import cursor_encode
 
     # Not setup_test_environment(): it instruments every template render to record contexts for
     # assertions, which is test-harness cost, not server time.
@@ -74,15 +73,7 @@ def pages_measure(*, requests: int) -> list[tuple[str, float, float, int, int, b
     client = Client()
     client.force_login(user)
 
-    with connection.cursor() as cursor:
-        # OFFSET once, to find where the middle page starts; the page itself is a keyset page.
-        cursor.execute("SELECT count(*) FROM flows_flowrun")
-        middle = cursor.fetchone()[0] // 2
-        cursor.execute(
-            "SELECT created, id FROM flows_flowrun ORDER BY created DESC, id DESC OFFSET %s LIMIT 1", [middle]
-        )
-        created, pk = cursor.fetchone()
-    deep = cursor_encode(created=created, pk=pk)
+    deep, _ = data.runs_middle_cursor()
     run_ids = list(FlowRun.objects.order_by("?").values_list("pk", flat=True)[:requests])
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM blocks_storageblock ORDER BY name LIMIT 1")
