@@ -314,11 +314,16 @@ def user_headers(*, jar: dict[str, str], token: str, page: Page) -> dict[str, st
 async def user_warm(
     session, *, base: str, index: int, jar: dict, token: str, pages: list[Page], count: int
 ) -> None:
+    import aiohttp
+
     for turn in range(index, index + count):
         page = pages[turn % len(pages)]
         headers = user_headers(jar=jar, token=token, page=page)
-        async with session.get(base + page.urls[0], headers=headers, allow_redirects=False) as response:
-            await response.read()
+        try:
+            async with session.get(base + page.urls[0], headers=headers, allow_redirects=False) as response:
+                await response.read()
+        except (TimeoutError, aiohttp.ClientError):
+            continue  # untimed: the timed requests count the errors
 
 
 async def user_run(
@@ -335,6 +340,8 @@ async def user_run(
     tally: Tally,
 ) -> None:
     """Pages of the mix in turn (each user starting elsewhere), a think time between, until the end."""
+    import aiohttp
+
     rng = random.Random(index)
     turn = index
     while time.monotonic() < deadline and budget[0] > 0:
@@ -351,7 +358,7 @@ async def user_run(
                 await response.read()
                 if response.status != 200:
                     error = f"{url} answered {response.status}"
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             error = f"{url}: {type(exc).__name__} {exc}"
         elapsed = (time.perf_counter() - started) * 1000
         tally.timings.setdefault(page.label, []).append(elapsed)
