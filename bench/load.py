@@ -392,8 +392,11 @@ async def load_send(
             async with logins:
                 return await user_login(session, base=base, username=fixtures["usernames"][index])
 
+        phase = time.monotonic()
         if jars is None:
             jars = list(await asyncio.gather(*(login(i) for i in range(size.users))))
+            print(f"  {size.users} users logged in in {time.monotonic() - phase:.1f} s", flush=True)
+            phase = time.monotonic()
         warm = -(-size.warm_passes * len(pages) // size.users)
         await asyncio.gather(
             *(
@@ -401,6 +404,7 @@ async def load_send(
                 for i in range(size.users)
             )
         )
+        print(f"  warm-up ({warm * size.users} requests) in {time.monotonic() - phase:.1f} s", flush=True)
         started = time.monotonic()
         deadline = started + size.duration_s
         await asyncio.gather(
@@ -548,11 +552,16 @@ def main() -> int:
         jars = None
         for label, command_for in (("gunicorn", production_command), ("runserver", development_command)):
             port = port_free()
+            phase = time.monotonic()
             process = server_start(
                 command=command_for(port=port), env=env, port=port, log=work / f"{label}.log"
             )
             try:
-                print(f"{label}: {size.users} users for {size.duration_s:g} s", flush=True)
+                print(
+                    f"{label}: answering after {time.monotonic() - phase:.1f} s; "
+                    f"{size.users} users for {size.duration_s:g} s",
+                    flush=True,
+                )
                 tallies[label], jars = asyncio.run(
                     load_send(port=port, fixtures=fixtures, pages=pages, size=size, jars=jars)
                 )
