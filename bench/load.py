@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -49,6 +51,7 @@ TARGET_P95_MS = 300.0
 PASSWORD = "load-" + secrets.token_urlsafe(12)
 REQUEST_TIMEOUT_S = 30.0
 SERVER_START_TIMEOUT_S = 120.0
+SLOW_QUERY_MS = 10.0
 STATIC_ROOT = PROJECT_ROOT / ".cache" / "bench-static"
 
 
@@ -182,8 +185,15 @@ def pages_build(*, fixtures: dict, sample: int = 200) -> list[Page]:
     ]
 
 
-def queries_count(*, pages: list[Page], fixtures: dict) -> dict[str, int]:
-    """The database queries of each page's first URL, through the test Client, as a viewer."""
+@dataclass(frozen=True)
+class Queries:
+    count: int
+    slowest_ms: float
+    slowest_sql: str
+
+
+def queries_count(*, pages: list[Page], fixtures: dict) -> dict[str, Queries]:
+    """The database queries of each page's first URL (and the slowest), through the test Client."""
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
@@ -200,7 +210,12 @@ def queries_count(*, pages: list[Page], fixtures: dict) -> dict[str, int]:
             response = client.get(page.urls[0], secure=True, **extra)
         if response.status_code != 200:
             raise RuntimeError(f"{page.label}: {page.urls[0]} answered {response.status_code}")
-        counts[page.label] = len(queries.captured_queries)
+        slowest = max(queries.captured_queries, key=lambda query: float(query["time"]))
+        counts[page.label] = Queries(
+            count=len(queries.captured_queries),
+            slowest_ms=float(slowest["time"]) * 1000,
+            slowest_sql=" ".join(slowest["sql"].split()),
+        )
     return counts
 
 
@@ -214,15 +229,15 @@ def port_free() -> int:
         return sock.getsockname()[1]
 
 
-def production_command(*, port: int) -> list[str]:
-    """The Dockerfile's CMD, bound to loopback instead of every interface."""
+def production_command(*, port: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """The Dockerfile's CMD, bound to loopback instead of every interface (and ``extra`` options)."""
     line = next(
         line for line in (PROJECT_ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD")
     )
     command = json.loads(line.removeprefix("CMD").strip())
     command = [f"127.0.0.1:{port}" if part.startswith("0.0.0.0:") else part for part in command]
     executable = Path(sys.executable).parent / command[0]
-    return [str(executable) if executable.exists() else command[0], *command[1:]]
+    return [str(executable) if executable.exists() else command[0], *command[1:], *extra]
 
 
 def development_command(*, port: int) -> list[str]:
@@ -430,7 +445,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def report_print(
-    *, pages: list[Page], tallies: dict[str, Tally], queries: dict[str, dict[str, int]], size: Size
+    *, pages: list[Page], tallies: dict[str, Tally], queries: dict[str, dict[str, Queries]], size: Size
 ) -> bool:
     names = list(tallies)
     small, large = list(queries)
@@ -457,7 +472,7 @@ def report_print(
                 figures = "no requests"
             line += f" | {figures:>29} {len(timings):>5} {errors:>4}"
         ratio = p95s.get(development, 0) / p95s[production] if p95s.get(production) else float("nan")
-        q_small, q_large = queries[small][page.label], queries[large][page.label]
+        q_small, q_large = queries[small][page.label].count, queries[large][page.label].count
         ok_time = p95s.get(production, float("inf")) <= TARGET_P95_MS
         ok_errors = tallies[production].errors.get(page.label, 0) == 0
         ok_queries = q_large <= q_small
@@ -487,6 +502,14 @@ def report_print(
         for label, sample in tally.samples.items():
             print(f"           first error on {label}: {sample}")
     print(f"p95 ratio: {development} p95 / {production} p95 (the baseline over the production server)")
+    print(
+        f"slowest query of each page at {large} runs (one request, no load), "
+        f"where it took >= {SLOW_QUERY_MS:g} ms:"
+    )
+    for page in pages:
+        slowest = queries[large][page.label]
+        if slowest.slowest_ms >= SLOW_QUERY_MS:
+            print(f"  {page.label:<29} {slowest.slowest_ms:8.1f} ms  {slowest.slowest_sql[:300]}")
     verdict = "PASS" if not missed else "FAIL (" + "; ".join(missed) + ")"
     print(f"targets (0 errors, p95 <= {TARGET_P95_MS:.0f} ms, queries do not grow): {verdict}")
     return not missed
@@ -501,6 +524,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds of load per server")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--gunicorn-args", default="", help='options added to the Dockerfile\'s, to try one: "--threads 4"'
+    )
     parser.add_argument("--think", type=float, default=None, help="mean think time between requests, s")
     args = parser.parse_args()
     size = SMOKE if args.smoke else FULL
@@ -550,7 +576,8 @@ def main() -> int:
         tallies = {}
         # Sessions live in the database: the users logged in on the first server are on the second.
         jars = None
-        for label, command_for in (("gunicorn", production_command), ("runserver", development_command)):
+        production = functools.partial(production_command, extra=tuple(shlex.split(args.gunicorn_args)))
+        for label, command_for in (("gunicorn", production), ("runserver", development_command)):
             port = port_free()
             phase = time.monotonic()
             process = server_start(
