@@ -301,7 +301,7 @@ def runs_middle_cursor() -> tuple[str, str]:
     """
     from django.db import connection
 
-    from apps.results.browse import cursor_encode
+    from apps.core.pagination import cursor_encode
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM flows_flowrun")
