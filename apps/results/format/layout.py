@@ -86,6 +86,27 @@ def serializer_config_of(value: Any) -> dict[str, Any] | None:
     return None
 
 
+def serializer_config_expand(value: Any) -> dict[str, Any] | None:
+    """A serializer config with its shorthand spelled out: ``"compressed/pickle"`` is lzma around
+    pickle, a compressed serializer names its library and inner serializer; None for no serializer."""
+    config = serializer_config_of(value)
+    if config is None:
+        return None
+    kind = config["type"]
+    if kind in ("compressed/pickle", "compressed/json"):
+        inner: dict[str, Any] | None = {"type": kind.split("/")[1]}
+    elif kind == "compressed":
+        inner = serializer_config_of(config.get("serializer")) or {"type": "pickle"}
+    else:
+        return config
+    return {
+        **config,
+        "type": "compressed",
+        "compressionlib": config.get("compressionlib") or "lzma",
+        "serializer": inner,
+    }
+
+
 def layout_detect(data: bytes, *, size: int | None = None) -> Layout:
     """Which layout ``data`` (a whole file, or its head when ``size`` is larger) has, from its bytes."""
     return head_read(data, size=size).layout
@@ -294,5 +315,6 @@ __all__ = [
     "layout_of_document",
     "looks_like_json_object",
     "raw_payload_guess_serializer",
+    "serializer_config_expand",
     "serializer_config_of",
 ]
