@@ -126,8 +126,12 @@ def head_read(data: bytes, *, size: int | None = None) -> ResultHead:
         document = _json_object(head) if whole else None
         if document is not None:
             found.layout = layout_of_document(document)
-            if found.layout is Layout.V3_METADATA:
-                found.fields = document
+            # A whole file gives every field, also those written after the payload.
+            found.fields = {
+                key: value
+                for key, value in document.items()
+                if not (key in PAYLOAD_KEYS and isinstance(value, str))
+            }
         else:
             found.layout = _layout_of_fields(found, head=head)
         if found.layout is not Layout.V3_RAW:

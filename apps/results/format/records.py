@@ -2,14 +2,7 @@
 
 Pure module: no Django.
 
-Layouts (names as in the compatibility corpus):
-
-* ``v3-record``: ``{"metadata": {"storage_key", "expiration", "serializer", "prefect_version",
-  "storage_block_id"}, "result": "<serializer output>"}``, compact JSON (pydantic v2).
-* ``v3-raw``: only the serializer output; the serializer comes from metadata stored
-  elsewhere or from the writer's configuration.
-* ``v3-metadata``: only the metadata object (Prefect's ``metadata_storage``).
-* ``v2-blob``: ``{"serializer": {...}, "data": "<serializer output>", "prefect_version": ...}``.
+The layouts it reads are described and detected in ``layout``.
 
 ``prefect_version`` in the files we write is ``RESULTDECK_VERSION``. Prefect 3 keeps that field
 as a plain string (never parsed as a version), so it marks the writer without misleading

@@ -21,14 +21,13 @@ exception escapes ``preview_build``.
 """
 
 from .build import metadata_summary, payload_preview, preview_build, preview_from_bytes, raw_head
-from .json_tree import json_node, json_text_preview
+from .json_tree import json_text_preview
 from .nodes import (
     DANGER_DANGEROUS,
     DANGER_KNOWN,
     DANGER_UNKNOWN,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_NODES,
-    Budget,
     Preview,
     PreviewError,
 )
@@ -42,11 +41,9 @@ __all__ = [
     "DANGER_UNKNOWN",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_NODES",
-    "Budget",
     "Preview",
     "PreviewError",
     "global_classify",
-    "json_node",
     "json_text_preview",
     "metadata_summary",
     "ndarray_table",

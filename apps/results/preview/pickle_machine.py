@@ -236,6 +236,9 @@ class PickleMachine:
             raise IndexError("the pickle pops from an empty stack (corrupt pickle)")
         return self.stack.pop()
 
+    def _top(self) -> Any:
+        return self.stack[-1] if self.stack else None
+
     def _step(self, name: str, argument: Any, position: int) -> None:
         stack = self.stack
         if name in _PUSH_ARGUMENT:
@@ -282,22 +285,20 @@ class PickleMachine:
             self.stack.append(PickledSet(list(items), frozen=True))
         elif name == "APPEND":
             value = self._pop()
-            self._extend(self.stack[-1] if self.stack else None, [value])
+            self._extend(self._top(), [value])
         elif name == "APPENDS":
             items = self._pop_mark()
-            self._extend(self.stack[-1] if self.stack else None, items)
+            self._extend(self._top(), items)
         elif name == "SETITEM":
             value = self._pop()
             key = self._pop()
-            self._set_items(self.stack[-1] if self.stack else None, [(key, value)])
+            self._set_items(self._top(), [(key, value)])
         elif name == "SETITEMS":
             items = self._pop_mark()
-            self._set_items(
-                self.stack[-1] if self.stack else None, list(zip(items[::2], items[1::2], strict=False))
-            )
+            self._set_items(self._top(), list(zip(items[::2], items[1::2], strict=False)))
         elif name == "ADDITEMS":
             items = self._pop_mark()
-            target = self.stack[-1] if self.stack else None
+            target = self._top()
             if isinstance(target, PickledSet):
                 target.items.extend(items)
             else:
@@ -355,7 +356,7 @@ class PickleMachine:
             self._call(items[0], tuple(items[1:]), "OBJ")
         elif name == "BUILD":
             state = self._pop()
-            target = self.stack[-1] if self.stack else None
+            target = self._top()
             if isinstance(target, PickledCall):
                 target.states.append(state)
             else:

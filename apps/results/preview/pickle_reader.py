@@ -15,8 +15,6 @@ from .nodes import (
     DANGER_KNOWN,
     DANGER_UNKNOWN,
     DEFAULT_MAX_NODES,
-    TABLE_MAX_COLUMNS,
-    TABLE_MAX_ROWS,
     Budget,
     children_note,
     node_new,
@@ -39,7 +37,7 @@ from .pickle_machine import (
     global_classify,
     is_builtin_exception,
 )
-from .values import ndarray_table, table_cell
+from .values import TABLE_MAX_COLUMNS, TABLE_MAX_ROWS, ndarray_table, table_cell
 
 # -- rendering symbolic values -----------------------------------------------------------------------
 

@@ -20,7 +20,11 @@ Pickles are loaded by ``RestrictedUnpickler``: its ``find_class`` hands out only
   importable from the sandbox's path and is not a system, network or code module, and nothing in
   their hierarchy outside pydantic, dataclasses and enum redefines ``__setstate__``/``__new__``/
   ``__reduce__``. Importing such a module runs its top-level code: the sandbox path holds only the
-  project's code and installed packages.
+  project's code and installed packages, a standard-library module outside the lists above or a
+  module the sandbox cannot find is refused before any import, and whatever imported code prints
+  goes to stderr, never into the answer on stdout;
+* pandas time zones named ``dateutil/<name>`` only when the name is a zone name: dateutil would
+  open any path it is given, and its errors would tell which files exist.
 
 Refused: everything else, notably ``os``, ``subprocess``, ``builtins.eval/exec/open/__import__``,
 ``types.CodeType``/``FunctionType`` and ``cloudpickle``'s by-value reconstruction of functions and

@@ -15,8 +15,6 @@ from typing import Any
 from .nodes import (
     BYTES_MAX_SHOWN,
     DEFAULT_MAX_NODES,
-    TABLE_MAX_COLUMNS,
-    TABLE_MAX_ROWS,
     Budget,
     children_note,
     node_new,
@@ -25,6 +23,9 @@ from .nodes import (
     scalar_node,
     scalar_text,
 )
+
+TABLE_MAX_ROWS = 50
+TABLE_MAX_COLUMNS = 50
 
 # -- Python values (used by the sandbox after a restricted decode) -----------------------------------
 
@@ -58,43 +59,42 @@ def _value_node(obj: Any, *, key: Any, budget: Budget, seen: set[int]) -> dict[s
         return node_new(type_, "scalar", key=key, value=simple)
     seen = seen | {id(obj)}
     if isinstance(obj, Mapping):
-        node = node_new(type_, "mapping", key=key)
-        children = []
-        for child_key, child in obj.items():
-            if budget.exhausted:
-                break
-            label = child_key if isinstance(child_key, str) else scalar_text(repr(child_key))
-            children.append(_value_node(child, key=label, budget=budget, seen=seen))
-        node["children"] = children
-        children_note(node, shown=len(children), total=len(obj))
-        return node
+        labelled = (
+            (child_key if isinstance(child_key, str) else scalar_text(repr(child_key)), child)
+            for child_key, child in obj.items()
+        )
+        return _with_children(
+            node_new(type_, "mapping", key=key), labelled, total=len(obj), budget=budget, seen=seen
+        )
     if isinstance(obj, (list, tuple, set, frozenset)) or type_ == "collections.deque":
-        node = node_new(type_, "sequence", key=key)
         items = (
             sorted(obj, key=repr)
             if isinstance(obj, (set, frozenset)) and len(obj) <= max(budget.remaining, 1)
             else obj
         )
-        children = []
-        for index, child in enumerate(items):
-            if budget.exhausted:
-                break
-            children.append(_value_node(child, key=index, budget=budget, seen=seen))
-        node["children"] = children
-        children_note(node, shown=len(children), total=len(obj))
-        return node
+        return _with_children(
+            node_new(type_, "sequence", key=key), enumerate(items), total=len(obj), budget=budget, seen=seen
+        )
     fields = _object_fields(obj)
     if fields is not None:
-        node = node_new(type_, "object", key=key)
-        children = []
-        for name, child in fields.items():
-            if budget.exhausted:
-                break
-            children.append(_value_node(child, key=name, budget=budget, seen=seen))
-        node["children"] = children
-        children_note(node, shown=len(children), total=len(fields))
-        return node
+        return _with_children(
+            node_new(type_, "object", key=key), fields.items(), total=len(fields), budget=budget, seen=seen
+        )
     return node_new(type_, "text", key=key, value=scalar_text(repr(obj)))
+
+
+def _with_children(
+    node: dict[str, Any], pairs: Any, *, total: int, budget: Budget, seen: set[int]
+) -> dict[str, Any]:
+    """``node`` with a child per (key, value) pair, as many as the budget allows."""
+    children = []
+    for child_key, child in pairs:
+        if budget.exhausted:
+            break
+        children.append(_value_node(child, key=child_key, budget=budget, seen=seen))
+    node["children"] = children
+    children_note(node, shown=len(children), total=total)
+    return node
 
 
 def _public_type_name(type_: str) -> str:
