@@ -117,7 +117,7 @@ def head_read(data: bytes, *, size: int | None = None) -> ResultHead:
     size when known (``None``: ``data`` is the whole file)."""
     head = bytes(data[:LAYOUT_HEAD_BYTES])
     complete = size is None or len(data) >= size
-    if not head.strip():
+    if not head or head.isspace():
         return ResultHead(layout=Layout.UNKNOWN, complete=complete)
     whole = complete and len(data) <= LAYOUT_HEAD_BYTES
     if looks_like_json_object(head):
@@ -177,7 +177,7 @@ def _layout_of_fields(found: ResultHead, *, head: bytes) -> Layout:
     return Layout.V3_RAW
 
 
-_WHITESPACE = " \t\r\n"
+_WHITESPACE = re.compile(r"[ \t\r\n]*")
 _JSON_DECODER = json.JSONDecoder()
 
 
@@ -217,9 +217,7 @@ def _fields_scan(head: bytes) -> ResultHead:
 
 
 def _skip(text: str, position: int) -> int:
-    while position < len(text) and text[position] in _WHITESPACE:
-        position += 1
-    return position
+    return _WHITESPACE.match(text, position).end()
 
 
 def looks_like_json_object(head: bytes) -> bool:
