@@ -330,8 +330,9 @@ def reference_preview(*, reference: ResultReference) -> dict[str, Any]:
 
 def reference_decode(*, reference: ResultReference, timeout: float | None = None) -> dict[str, Any]:
     """Decode a reference for real in the sandboxed process; a JSON-safe answer, never an exception."""
-    from .preview import layout_detect_head, value_to_preview
-    from .sandbox import DEFAULT_TIMEOUT_S, sandbox_decode
+    from .format.layout import layout_detect
+    from .preview import value_to_preview
+    from .preview.sandbox import DEFAULT_TIMEOUT_S, sandbox_decode
 
     if reference.is_literal:
         value = value_to_preview(reference.literal_value)
@@ -342,7 +343,7 @@ def reference_decode(*, reference: ResultReference, timeout: float | None = None
         return {"ok": False, "error_kind": "unreadable", "error": str(error)}
     layout = reference.layout
     if layout in (ResultReference.Layout.UNKNOWN, ResultReference.Layout.LITERAL):
-        layout = layout_detect_head(data[:4096])
+        layout = layout_detect(data)
     serializer = reference.serializer_config if layout == ResultReference.Layout.V3_RAW else None
     return sandbox_decode(
         data=data, serializer_config=serializer, layout=layout, timeout=timeout or DEFAULT_TIMEOUT_S
