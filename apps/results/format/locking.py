@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +61,29 @@ def _remaining(deadline: float | None) -> float | None:
 def _hold_timeout_check(hold_timeout: float | None) -> None:
     if hold_timeout is not None and hold_timeout <= 0:
         raise LockError(f"hold_timeout must be positive (got {hold_timeout})")
+
+
+class _Tries:
+    """Tries ``attempt`` until it succeeds or the deadline passes; iterating gives the pauses between
+    tries, which the sync and the async waits sleep each their own way."""
+
+    def __init__(
+        self,
+        attempt: Callable[[], bool],
+        *,
+        deadline: float | None,
+        sleep_time: Callable[[float | None], float],
+    ) -> None:
+        self.attempt, self.deadline, self.sleep_time = attempt, deadline, sleep_time
+        self.succeeded = False
+
+    def __iter__(self) -> Iterator[float]:
+        while not self.attempt():
+            remaining = _remaining(self.deadline)
+            if remaining == 0:
+                return
+            yield self.sleep_time(remaining)
+        self.succeeded = True
 
 
 class LockManager(ABC):
@@ -99,14 +122,10 @@ class LockManager(ABC):
         Acquiring a lock one already holds succeeds and restarts its ``hold_timeout``.
         """
         _hold_timeout_check(hold_timeout)
-        deadline = _deadline_from(acquire_timeout)
-        while True:
-            if self._try_acquire(key, holder, hold_timeout):
-                return True
-            remaining = _remaining(deadline)
-            if remaining == 0:
-                return False
-            time.sleep(self._sleep_time(remaining))
+        tries = self._tries(lambda: self._try_acquire(key, holder, hold_timeout), acquire_timeout)
+        for pause in tries:
+            time.sleep(pause)
+        return tries.succeeded
 
     async def aacquire_lock(
         self,
@@ -116,33 +135,26 @@ class LockManager(ABC):
         hold_timeout: float | None = None,
     ) -> bool:
         _hold_timeout_check(hold_timeout)
-        deadline = _deadline_from(acquire_timeout)
-        while True:
-            if self._try_acquire(key, holder, hold_timeout):
-                return True
-            remaining = _remaining(deadline)
-            if remaining == 0:
-                return False
-            await asyncio.sleep(self._sleep_time(remaining))
+        tries = self._tries(lambda: self._try_acquire(key, holder, hold_timeout), acquire_timeout)
+        for pause in tries:
+            await asyncio.sleep(pause)
+        return tries.succeeded
+
+    def _tries(self, attempt: Callable[[], bool], timeout: float | None) -> _Tries:
+        return _Tries(attempt, deadline=_deadline_from(timeout), sleep_time=self._sleep_time)
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is free (released or expired); False if ``timeout`` passes first."""
-        deadline = _deadline_from(timeout)
-        while self.is_locked(key):
-            remaining = _remaining(deadline)
-            if remaining == 0:
-                return False
-            time.sleep(self._sleep_time(remaining))
-        return True
+        tries = self._tries(lambda: not self.is_locked(key), timeout)
+        for pause in tries:
+            time.sleep(pause)
+        return tries.succeeded
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        deadline = _deadline_from(timeout)
-        while self.is_locked(key):
-            remaining = _remaining(deadline)
-            if remaining == 0:
-                return False
-            await asyncio.sleep(self._sleep_time(remaining))
-        return True
+        tries = self._tries(lambda: not self.is_locked(key), timeout)
+        for pause in tries:
+            await asyncio.sleep(pause)
+        return tries.succeeded
 
     @contextlib.contextmanager
     def lock(

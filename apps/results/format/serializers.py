@@ -31,6 +31,7 @@ Safety of decoding:
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import dataclasses
 import enum
@@ -41,7 +42,7 @@ import pickle
 import re
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, ClassVar
 
 from .codecs import (
@@ -246,9 +247,11 @@ class PickleSerializer(Serializer):
         _PICKLE_LIBRARIES[self.picklelib] = lib
         return lib
 
-    def dumps(self, obj: Any) -> bytes:
+    @contextlib.contextmanager
+    def _pickling(self, obj: Any) -> Iterator[None]:
+        """Whatever the pickle library raises becomes a SerializationError that names the value."""
         try:
-            return base64.encodebytes(self._library().dumps(obj))
+            yield
         except SerializationError:
             raise
         except Exception as exc:
@@ -256,20 +259,18 @@ class PickleSerializer(Serializer):
                 f"cannot pickle value of type {type(obj).__name__!r} with {self.picklelib}: {exc}"
             ) from exc
 
+    def dumps(self, obj: Any) -> bytes:
+        with self._pickling(obj):
+            return base64.encodebytes(self._library().dumps(obj))
+
     def dump_to(self, obj: Any, fp: BinaryIO) -> None:
         lib = self._library()
         writer = SmallFirstBase64Writer(fp)
-        try:
+        with self._pickling(obj):
             if callable(getattr(lib, "dump", None)):
                 lib.dump(obj, writer)
             else:
                 writer.write(lib.dumps(obj))
-        except SerializationError:
-            raise
-        except Exception as exc:
-            raise SerializationError(
-                f"cannot pickle value of type {type(obj).__name__!r} with {self.picklelib}: {exc}"
-            ) from exc
         writer.finish()
 
     def loads(self, blob: bytes) -> Any:
