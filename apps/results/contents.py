@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .format.layout import layout_detect
 from .models import ResultReference
-from .preview import Preview, layout_detect_head, preview_build, raw_head, value_to_preview
+from .preview import Preview, preview_build, raw_head, value_to_preview
+from .preview.sandbox import DEFAULT_TIMEOUT_S, sandbox_decode
 from .references import ResultUnreadableError, reference_filesystem
-from .sandbox import DEFAULT_TIMEOUT_S, sandbox_decode
 
 # A sandboxed decode reads the whole file; beyond this it is refused rather than filling memory.
 DECODE_MAX_BYTES = 256 * 1024 * 1024
@@ -94,7 +95,7 @@ def reference_decode(*, reference: ResultReference, timeout: float | None = None
         return {"ok": False, "error_kind": "unreadable", "error": str(error)}
     layout = reference.layout
     if layout in (ResultReference.Layout.UNKNOWN, ResultReference.Layout.LITERAL):
-        layout = layout_detect_head(data[:4096])
+        layout = layout_detect(data)
     serializer = reference.serializer_config if layout == ResultReference.Layout.V3_RAW else None
     return sandbox_decode(
         data=data, serializer_config=serializer, layout=layout, timeout=timeout or DEFAULT_TIMEOUT_S

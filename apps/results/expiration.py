@@ -24,12 +24,12 @@ from django.utils import timezone
 
 from apps.blocks.filesystems import LocalFileSystem, StorageError, WritableFileSystem
 
+from .format.layout import LAYOUT_HEAD_BYTES, Layout, head_read
 from .models import ExpirationSource, ResultReference
 
 logger = logging.getLogger(__name__)
 
 EXPIRING_SOON_DEFAULT = dt.timedelta(days=7)
-_METADATA_HEAD_BYTES = 64 * 1024
 _COPY_CHUNK = 1024 * 1024
 ACTIONS = ("set", "extend", "clear")
 
@@ -102,33 +102,6 @@ def expiration_compute(
 # Rewriting the file's metadata
 
 
-def _metadata_span(head: bytes) -> tuple[int, int, dict] | None:
-    """(start, end, metadata) of the ``"metadata"`` object in a record's head."""
-    text = head.decode("utf-8", errors="ignore")
-    decoder = json.JSONDecoder()
-    position = text.find("{")
-    if position < 0:
-        return None
-    position += 1
-    while position < len(text) and text[position] in " \t\r\n":
-        position += 1
-    try:
-        key, position = decoder.raw_decode(text, position)
-    except ValueError:
-        return None
-    if key != "metadata":
-        return None
-    while position < len(text) and text[position] in " \t\r\n:":
-        position += 1
-    try:
-        metadata, end = decoder.raw_decode(text, position)
-    except ValueError:
-        return None
-    if not isinstance(metadata, dict):
-        return None
-    return len(text[:position].encode("utf-8")), len(text[:end].encode("utf-8")), metadata
-
-
 def _expiration_json_value(expiration: dt.datetime | None) -> Any:
     return None if expiration is None else expiration.astimezone(dt.UTC)
 
@@ -137,11 +110,13 @@ def record_expiration_rewrite(
     *, filesystem: WritableFileSystem, key: str, expiration: dt.datetime | None
 ) -> None:
     """Replace ``metadata.expiration`` inside the record at ``key``, streaming the payload through."""
-    head = filesystem.read_range(key, 0, _METADATA_HEAD_BYTES)
-    span = _metadata_span(head)
+    head = filesystem.read_range(key, 0, LAYOUT_HEAD_BYTES)
+    result_head = head_read(head)
+    span = result_head.spans.get("metadata") if result_head.layout is Layout.V3_RECORD else None
     if span is None:
         raise RecordRewriteError(f"{filesystem.uri(key)} does not start with a record's metadata")
-    start, end, metadata = span
+    start, end = span
+    metadata = dict(result_head.fields["metadata"])
     metadata["expiration"] = _expiration_json_value(expiration)
     new_prefix = head[:start] + pydantic_core.to_json(metadata)
     source = filesystem.open_read(key)
@@ -159,7 +134,7 @@ def metadata_file_expiration_rewrite(
     *, filesystem: WritableFileSystem, key: str, expiration: dt.datetime | None
 ) -> None:
     """Rewrite a split metadata file (a small JSON object) with the new expiration."""
-    document = json.loads(filesystem.read_range(key, 0, _METADATA_HEAD_BYTES))
+    document = json.loads(filesystem.read_range(key, 0, LAYOUT_HEAD_BYTES))
     if not isinstance(document, dict) or "serializer" not in document:
         raise RecordRewriteError(f"{filesystem.uri(key)} is not a result metadata file")
     document["expiration"] = _expiration_json_value(expiration)

@@ -11,7 +11,6 @@ only files that have no reference yet.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,22 +25,15 @@ from apps.blocks.filesystems import (
     WritableFileSystem,
 )
 
+from .format.layout import LAYOUT_HEAD_BYTES, Layout, head_read
+from .format.records import RecordFormatError, expiration_parse
 from .models import ExpirationSource, ResultReference
-from .records import (
-    LAYOUT_HEAD_BYTES,
-    Layout,
-    RecordFormatError,
-    expiration_parse,
-    layout_detect,
-    raw_payload_guess_serializer,
-)
 from .references import serializer_label, storage_location_of
 
 logger = logging.getLogger(__name__)
 
 INDEX_HEAD_BYTES = LAYOUT_HEAD_BYTES
 LOCK_SUFFIX = ".lock"
-_PAYLOAD_KEYS = ("result", "data")
 _INSERT_BATCH = 1000
 
 
@@ -96,67 +88,15 @@ def key_is_ignored(key: str) -> str:
     return ""
 
 
-def _json_prefix_fields(text: str) -> dict[str, Any] | None:
-    """Top-level fields of a JSON object that come before its payload string (which may be cut)."""
-    decoder = json.JSONDecoder()
-    position = text.find("{")
-    if position < 0 or text[:position].strip():
-        return None
-    position += 1
-    fields: dict[str, Any] = {}
-    while True:
-        while position < len(text) and text[position] in " \t\r\n,":
-            position += 1
-        if position >= len(text) or text[position] == "}":
-            return fields
-        try:
-            key, position = decoder.raw_decode(text, position)
-        except ValueError:
-            return fields
-        while position < len(text) and text[position] in " \t\r\n:":
-            position += 1
-        if key in _PAYLOAD_KEYS:
-            fields[key] = "<payload>"
-            return fields
-        try:
-            value, position = decoder.raw_decode(text, position)
-        except ValueError:
-            return fields
-        fields[str(key)] = value
-
-
-def _utf8_text(head: bytes) -> str:
-    for cut in range(4):
-        try:
-            return head[: len(head) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-    return ""
-
-
-def _single_json_value_possible(head: bytes, *, complete: bool) -> bool:
-    """False for JSON lines and other text that holds more than one JSON value."""
-    text = _utf8_text(head).strip()
-    try:
-        _, end = json.JSONDecoder().raw_decode(text)
-    except ValueError:
-        return not complete  # a cut head may still be the start of one value
-    return not text[end:].strip()
-
-
 def file_classify(*, info: ObjectInfo, head: bytes) -> FileClassification:
     """Layout, serializer, expiration and writer of a stored object, from its first bytes."""
-    complete = info.size <= len(head)
-    layout = layout_detect(head if not complete else head[: info.size])
-    found = FileClassification(info=info, layout=layout)
-    if layout in (Layout.V3_RECORD, Layout.V2_BLOB, Layout.V3_METADATA):
-        fields = _json_prefix_fields(_utf8_text(head)) or {}
-        metadata = fields.get("metadata") if layout == Layout.V3_RECORD else fields
-        if not isinstance(metadata, dict):
+    result_head = head_read(head[: info.size], size=info.size)
+    found = FileClassification(info=info, layout=result_head.layout, serializer_config=result_head.serializer)
+    if result_head.layout in (Layout.V3_RECORD, Layout.V2_BLOB, Layout.V3_METADATA):
+        metadata = result_head.metadata
+        if metadata is None:
             found.problem = "the head does not hold the file's metadata"
             return found
-        serializer = metadata.get("serializer")
-        found.serializer_config = serializer if isinstance(serializer, dict) else None
         found.prefect_version = str(metadata.get("prefect_version") or "")
         try:
             found.expiration = expiration_parse(metadata.get("expiration"))
@@ -164,16 +104,6 @@ def file_classify(*, info: ObjectInfo, head: bytes) -> FileClassification:
             found.problem = str(exc)
         storage_key = metadata.get("storage_key")
         found.storage_key = storage_key if isinstance(storage_key, str) else None
-        return found
-    if layout == Layout.V3_RAW:
-        guess = raw_payload_guess_serializer(head)
-        if guess is None or (
-            guess.to_config().get("type") == "json"
-            and not _single_json_value_possible(head, complete=complete)
-        ):
-            found.layout = Layout.UNKNOWN
-            return found
-        found.serializer_config = guess.to_config()
     return found
 
 

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from apps.blocks.filesystems import LocalFileSystem
-from apps.results.inspect import InspectError, inspect_report_text, pickle_summary, result_inspect
+from apps.results.preview.inspect import InspectError, inspect_report_text, pickle_summary, result_inspect
 from apps.results.store import ResultStore
 
 

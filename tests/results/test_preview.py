@@ -214,6 +214,33 @@ def test_dataframe_pickle_lists_pandas_imports_and_recovers_columns():
     assert table["rows"][0] == [1, 0.5, "a"]
 
 
+GROUPED = pd.DataFrame({"a": [1, 1, 2], "b": ["x", "y", "x"], "v": [1.0, 2.0, 3.0]}).groupby(["a", "b"]).sum()
+BY_INTERVAL = pd.DataFrame({"v": [1, 2]}, index=pd.IntervalIndex.from_breaks([0, 1, 2]))
+
+
+@pytest.mark.parametrize(("frame", "shape"), [(GROUPED, [3, 1]), (BY_INTERVAL, [2, 1])])
+def test_a_frame_with_a_multi_or_interval_index_has_a_numeric_shape(frame, shape):
+    data = pickle_record(frame, dumps=cloudpickle.dumps)
+    preview = preview_from_bytes(data, total_size=len(data))
+    assert preview.error is None
+    table = preview.value["table"]
+    assert table["shape"] == shape
+    assert table["rows"] == [[value] for value in frame["v"].tolist()]
+
+
+@pytest.mark.django_db
+def test_the_result_page_and_the_full_page_decode_show_a_grouped_frame(operator_client, tmp_path):
+    from django.urls import reverse
+
+    from tests.dashboard_data import stored_result
+
+    reference = stored_result(tmp_path, GROUPED, serializer="pickle")
+    page = operator_client.get(reverse("results:result-detail", args=[reference.pk]))
+    decoded = operator_client.post(reverse("results:result-decode", args=[reference.pk]))
+    assert page.status_code == 200 and "shape 3" in page.content.decode()
+    assert decoded.status_code == 200 and "Decoded in the sandbox" in decoded.content.decode()
+
+
 def test_standard_values_are_recognised_statically():
     value = {
         "when": dt.datetime(2024, 3, 10, 12, 34, 56, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
@@ -399,3 +426,11 @@ def test_a_1gb_sparse_file_is_previewed_from_its_head_only(tmp_path):
     assert preview.layout == "v3-record"
     assert preview.format == "pickle"
     io.StringIO(json.dumps(preview.to_dict()))
+
+
+def test_a_serializer_given_as_a_plain_string_is_accepted():
+    payload = base64.encodebytes(lzma.compress(b'{"a": [1, 2]}'))
+    preview = preview_from_bytes(payload, total_size=len(payload), serializer="compressed/json")
+    assert preview.error is None and preview.format == "json"
+    assert preview.serializer == {"type": "compressed/json"}
+    assert preview.value["type"] == "builtins.dict"

@@ -6,6 +6,7 @@ import io
 import json
 import lzma
 import os
+import pickle
 import threading
 import tracemalloc
 import uuid
@@ -351,3 +352,34 @@ def test_a_truncated_string_ending_in_a_cut_escape_is_reported_not_looped_on():
     cut = data[: data.rfind(b"\\") + 1]
     with pytest.raises(RecordFormatError, match="truncated"):
         _read_in_thread(cut)
+
+
+def test_the_head_reader_finds_fields_and_the_payload_by_byte_offset():
+    from apps.results.format.layout import head_read
+
+    data = b'{"metadata": {"storage_key": "r\xc3\xa9sultat", "serializer": "json"}, "result": "[1]"}'
+    head = head_read(data[:-5], size=len(data))
+    assert head.layout is Layout.V3_RECORD and head.complete is False
+    assert head.serializer == {"type": "json"}
+    assert head.metadata["storage_key"] == "résultat"
+    start, end = head.spans["metadata"]
+    assert json.loads(data[start:end]) == head.metadata
+    assert data[head.payload_start : head.payload_start + 4] == b'"[1]'
+
+
+def test_the_head_reader_decides_from_the_same_bytes_whatever_the_head_size():
+    from apps.results.format.layout import LAYOUT_HEAD_BYTES, head_read
+
+    inner = base64.encodebytes(pickle.dumps(os.urandom(3 * LAYOUT_HEAD_BYTES)))
+    payload = base64.encodebytes(lzma.compress(inner))
+    readings = [head_read(payload[:size], size=len(payload)) for size in (LAYOUT_HEAD_BYTES, len(payload))]
+    assert [reading.layout for reading in readings] == [Layout.V3_RAW, Layout.V3_RAW]
+    assert [reading.serializer for reading in readings] == [CompressedPickleSerializer().to_config()] * 2
+
+
+def test_a_whole_record_gives_its_metadata_also_after_the_payload():
+    from apps.results.format.layout import head_read
+
+    head = head_read(b'{"result": "[1]", "metadata": {"serializer": {"type": "json"}, "storage_key": "k"}}')
+    assert head.layout is Layout.V3_RECORD
+    assert head.serializer == {"type": "json"} and head.payload_key == "result"

@@ -6,6 +6,7 @@ import base64
 import builtins
 import collections
 import json
+import lzma
 import os
 import pickle
 import uuid
@@ -15,7 +16,7 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
-from apps.results.sandbox import sandbox_decode, sandbox_environment
+from apps.results.preview.sandbox import sandbox_decode, sandbox_environment
 from tests.results.helpers_preview import manifest_expected_type, pickle_record
 
 
@@ -152,3 +153,62 @@ def test_the_worker_sees_no_secrets_and_cannot_write_files(tmp_path, monkeypatch
     answer = sandbox_decode(data=pickle_record(Writer()), serializer_config=None, layout="v3-record")
     assert answer["error_kind"] == "refused"
     assert not target.exists()
+
+
+class Call:
+    """Pickles as a call of ``function`` with ``args``, as a hostile file can."""
+
+    def __init__(self, function, args) -> None:
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return (self.function, self.args)
+
+
+def decode_raw_pickle(data: bytes, **options) -> dict:
+    return sandbox_decode(
+        data=base64.encodebytes(data), serializer_config={"type": "pickle"}, layout="v3-raw", **options
+    )
+
+
+def test_a_standard_library_module_outside_the_allowlist_is_refused_before_it_is_imported():
+    # Importing "this" prints to stdout: the answer would be garbled had it been imported.
+    answer = decode_raw_pickle(b"cthis\nx\n.")
+    assert answer["ok"] is False and answer["error_kind"] == "refused"
+    assert answer["refused"] == "this.x" and "not imported" in answer["error"]
+
+
+def test_output_of_an_imported_module_cannot_garble_the_answer(tmp_path):
+    (tmp_path / "noisy_models.py").write_text(
+        'import dataclasses\nprint(\'{"ok": false, "noise": 1}\')\n\n'
+        "@dataclasses.dataclass\nclass Point:\n    x: int\n"
+    )
+    answer = decode_raw_pickle(
+        b"\x80\x04cnoisy_models\nPoint\n)\x81}X\x01\x00\x00\x00xK\x07sb.", import_paths=[str(tmp_path)]
+    )
+    assert answer["ok"] is True, answer
+    assert answer["type"] == "noisy_models.Point" and "noise" not in answer
+
+
+def test_a_time_zone_string_cannot_tell_whether_a_file_exists(tmp_path):
+    existing = tmp_path / "present"
+    existing.write_bytes(b"not a zone file")
+    answers = [
+        decode_raw_pickle(pickle.dumps(Call(pd.DatetimeTZDtype, ("ns", f"dateutil/{path}"))))
+        for path in (existing, tmp_path / "absent")
+    ]
+    assert [answer["error_kind"] for answer in answers] == ["refused", "refused"]
+    assert answers[0]["error"] == answers[1]["error"]
+    zone = decode_raw_pickle(pickle.dumps(Call(pd.DatetimeTZDtype, ("ns", "dateutil/Europe/Paris"))))
+    assert zone["ok"] is True, zone
+
+
+def test_a_serializer_given_as_a_plain_string_is_accepted():
+    plain = sandbox_decode(data=b"[1, 2]", serializer_config="json", layout="v3-raw")
+    compressed = sandbox_decode(
+        data=base64.encodebytes(lzma.compress(base64.encodebytes(pickle.dumps({"a": 1})))),
+        serializer_config="compressed/pickle",
+        layout="v3-raw",
+    )
+    assert plain["ok"] is True and plain["type"] == "builtins.list"
+    assert compressed["ok"] is True and compressed["type"] == "builtins.dict"

@@ -4,7 +4,12 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.results.inspect import DEFAULT_MAX_PREVIEW_BYTES, InspectError, inspect_report_text, result_inspect
+from apps.results.preview.inspect import (
+    DEFAULT_MAX_PREVIEW_BYTES,
+    InspectError,
+    inspect_report_text,
+    result_inspect,
+)
 
 
 class Command(BaseCommand):

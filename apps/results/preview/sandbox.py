@@ -1,7 +1,7 @@
 """Decode a result for real, in a separate process that holds no secrets and has little to lose.
 
 The web process never unpickles (see ``apps.results.preview``). When a permitted user asks for the
-real value, ``sandbox_decode`` starts ``apps.results.sandbox_worker`` with:
+real value, ``sandbox_decode`` starts ``apps.results.preview.sandbox_worker`` with:
 
 * ``python -I -B``: no environment-driven imports, no user site, no bytecode writes;
 * an environment reduced to an allowlist (no secret key, no cloud or database credentials);
@@ -28,16 +28,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from apps.results.preview import DEFAULT_MAX_NODES
+from .nodes import DEFAULT_MAX_NODES
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_LIMIT_MB = 1024
 MAX_OPEN_FILES = 64
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 _ENV_ALLOWED = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _BOOTSTRAP = (
-    "import sys; sys.path.insert(0, {root!r}); from apps.results.sandbox_worker import main; sys.exit(main())"
+    "import sys; sys.path.insert(0, {root!r}); "
+    "from apps.results.preview.sandbox_worker import main; sys.exit(main())"
 )
 
 

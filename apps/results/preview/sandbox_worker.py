@@ -1,4 +1,4 @@
-"""The process that decodes a result for real, started by ``apps.results.sandbox`` and nothing else.
+"""The process that decodes a result for real, started by ``apps.results.preview.sandbox`` and nothing else.
 
 Reads a JSON header line and the file's bytes on stdin, decodes the value and writes one JSON object
 (a preview in the format of ``apps.results.preview``) on stdout. Its parent gives it no secrets, a
@@ -20,7 +20,11 @@ Pickles are loaded by ``RestrictedUnpickler``: its ``find_class`` hands out only
   importable from the sandbox's path and is not a system, network or code module, and nothing in
   their hierarchy outside pydantic, dataclasses and enum redefines ``__setstate__``/``__new__``/
   ``__reduce__``. Importing such a module runs its top-level code: the sandbox path holds only the
-  project's code and installed packages.
+  project's code and installed packages, a standard-library module outside the lists above or a
+  module the sandbox cannot find is refused before any import, and whatever imported code prints
+  goes to stderr, never into the answer on stdout;
+* pandas time zones named ``dateutil/<name>`` only when the name is a zone name: dateutil would
+  open any path it is given, and its errors would tell which files exist.
 
 Refused: everything else, notably ``os``, ``subprocess``, ``builtins.eval/exec/open/__import__``,
 ``types.CodeType``/``FunctionType`` and ``cloudpickle``'s by-value reconstruction of functions and
@@ -30,21 +34,25 @@ network connections as a second line of defence.
 
 from __future__ import annotations
 
-import base64
 import builtins
-import bz2
 import dataclasses
 import enum
 import importlib
+import importlib.util
 import io
 import json
-import lzma
+import os
 import pickle
+import re
 import sys
-import zlib
 from typing import Any
 
-from apps.results import preview as preview_module
+from apps.results.format.codecs import DEFAULT_MAX_DECODED_BYTES, b64decode_bounded, decompress_bounded
+from apps.results.format.layout import Layout, head_read, serializer_config_expand
+from apps.results.preview.json_tree import json_node
+from apps.results.preview.nodes import DANGER_DANGEROUS, Budget
+from apps.results.preview.pickle_machine import global_classify
+from apps.results.preview.values import value_to_preview
 
 EXIT_OK = 0
 
@@ -94,7 +102,7 @@ class RefusedGlobalError(pickle.UnpicklingError):
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
-        self.danger, _ = preview_module.global_classify(path)
+        self.danger, _ = global_classify(path)
         super().__init__(f"refused to load {path}: {reason}")
 
 
@@ -138,10 +146,33 @@ def _resolve(module: str, name: str) -> Any:
     return found
 
 
+# The zone names of the tz database: no absolute paths, no "..".
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*")
+
+
+def _pandas_zone_names_only() -> None:
+    """pandas reads a "dateutil/<name>" time zone with dateutil's ``gettz``, which opens any path it is
+    given, so its errors would tell which files exist. Here it is handed zone names only."""
+    from pandas._libs.tslibs import timezones
+
+    gettz = timezones.dateutil_gettz
+    if getattr(gettz, "zone_names_only", False):
+        return
+
+    def zone_gettz(name: str | None = None) -> Any:
+        if name and not _ZONE_NAME.fullmatch(name):
+            raise RefusedGlobalError("dateutil.tz.gettz", "a time zone is a zone name, not a file path")
+        return gettz(name)
+
+    zone_gettz.zone_names_only = True  # type: ignore[attr-defined]
+    timezones.dateutil_gettz = zone_gettz
+
+
 def _pandas_allowed(module: str, name: str) -> Any:
     if set(module.split(".")[1:]) & _PANDAS_REFUSED_PARTS:
         raise RefusedGlobalError(f"{module}.{name}", "pandas I/O and test modules are not loaded")
     found = _resolve(module, name)
+    _pandas_zone_names_only()
     import pandas
     from pandas.api.extensions import ExtensionArray, ExtensionDtype
     from pandas.core.generic import NDFrame
@@ -188,9 +219,15 @@ def _numpy_allowed(module: str, name: str) -> Any:
 
 def _user_class_allowed(module: str, name: str) -> Any:
     path = f"{module}.{name}"
-    level, reason = preview_module.global_classify(path)
-    if level == preview_module.DANGER_DANGEROUS:
+    level, reason = global_classify(path)
+    if level == DANGER_DANGEROUS:
         raise RefusedGlobalError(path, reason)
+    # Importing runs the module's code, so what can be refused without importing is refused first.
+    top = module.split(".")[0]
+    if top in sys.stdlib_module_names:
+        raise RefusedGlobalError(path, "standard-library modules outside the allowlist are not imported")
+    if importlib.util.find_spec(top) is None:
+        raise RefusedGlobalError(path, "its module is not importable in the sandbox")
     try:
         found = _resolve(module, name)
     except (ImportError, AttributeError) as error:
@@ -272,12 +309,10 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
             raise PermissionError(f"refused in the sandbox: writing to {args[0]!r}")
 
 
-def _payload_and_serializer(
-    data: bytes, *, layout: str, serializer: dict | None
-) -> tuple[bytes, dict | None]:
-    if layout in (preview_module.LAYOUT_V3_RECORD, preview_module.LAYOUT_V2_BLOB):
+def _payload_and_serializer(data: bytes, *, layout: str, serializer: Any) -> tuple[bytes, Any]:
+    if layout in (Layout.V3_RECORD, Layout.V2_BLOB):
         document = json.loads(data)
-        if layout == preview_module.LAYOUT_V3_RECORD:
+        if layout == Layout.V3_RECORD:
             text = document.get("result")
             serializer = serializer or (document.get("metadata") or {}).get("serializer")
         else:
@@ -289,44 +324,39 @@ def _payload_and_serializer(
     return data, serializer
 
 
-def _decode(payload: bytes, serializer: dict | None, *, max_nodes: int) -> dict[str, Any]:
-    if serializer is None:
-        serializer = preview_module._serializer_guess(payload)
-    kind = serializer.get("type")
-    if kind in ("compressed/pickle", "compressed/json"):
-        serializer = {
-            "type": "compressed",
-            "compressionlib": "lzma",
-            "serializer": {"type": kind.split("/")[1]},
-        }
-        kind = "compressed"
+def _decode(payload: bytes, serializer: Any, *, max_nodes: int) -> dict[str, Any]:
+    config = serializer_config_expand(serializer) if serializer is not None else head_read(payload).serializer
+    if config is None:
+        raise ValueError(f"no serializer is known for this payload (given: {serializer!r})")
+    kind = config["type"]
     if kind == "compressed":
-        library = serializer.get("compressionlib") or "lzma"
-        compressed = base64.b64decode(payload)
-        decompress = {
-            "lzma": lzma.decompress,
-            "bz2": bz2.decompress,
-            "zlib": zlib.decompress,
-            "gzip": lambda data: zlib.decompress(data, wbits=47),
-        }.get(library)
-        if decompress is None:
-            raise ValueError(f"unknown compression library {library!r}")
-        inner = serializer.get("serializer") or {"type": "pickle"}
-        return _decode(
-            decompress(compressed), inner if isinstance(inner, dict) else {"type": inner}, max_nodes=max_nodes
+        compressed = b64decode_bounded(payload, limit=DEFAULT_MAX_DECODED_BYTES)
+        inner = decompress_bounded(
+            compressed, compressionlib=config["compressionlib"], limit=DEFAULT_MAX_DECODED_BYTES
         )
+        return _decode(inner, config["serializer"], max_nodes=max_nodes)
     if kind == "json":
         value = json.loads(payload)
-        node = preview_module._json_node(value, key=None, budget=preview_module._Budget(max_nodes))
-        return {"format": "json", "value": node}
+        return {"format": "json", "value": json_node(value, key=None, budget=Budget(max_nodes))}
     if kind == "pickle":
-        data = base64.b64decode(payload)
+        data = b64decode_bounded(payload, limit=DEFAULT_MAX_DECODED_BYTES)
         value = RestrictedUnpickler(io.BytesIO(data)).load()
-        return {"format": "pickle", "value": preview_module.value_to_preview(value, max_nodes=max_nodes)}
+        return {"format": "pickle", "value": value_to_preview(value, max_nodes=max_nodes)}
     raise ValueError(f"unknown serializer type {kind!r}")
 
 
+def _answer_channel() -> Any:
+    """The original stdout, kept for the answer alone; what code run by the decode prints (a module
+    imported for a class, say) goes to stderr and cannot garble it."""
+    answer = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return answer
+
+
 def main() -> int:
+    answer = _answer_channel()
     header = json.loads(sys.stdin.buffer.readline())
     data = sys.stdin.buffer.read()
     for path in header.get("import_paths") or []:
@@ -363,8 +393,8 @@ def main() -> int:
             "error_kind": "corrupt",
             "error": f"cannot decode: {type(error).__name__}: {error}",
         }
-    sys.stdout.write(json.dumps(result, default=str))
-    sys.stdout.flush()
+    answer.write(json.dumps(result, default=str))
+    answer.flush()
     return EXIT_OK
 
 
