@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from celery import current_app as app  # the project's app: project/__init__.py makes it current
 from django.db import transaction
 
 from apps.core.bulk import rows_insert
@@ -15,7 +16,6 @@ from apps.flows.registry import flow_get, flow_name_of
 from apps.flows.results import reference_value_load
 from apps.flows.states import FINAL_STATE_TYPES, State, StateType
 from apps.flows.tasks import flow_run_execute_task, flow_runs_execute_task
-from project.celery import app
 
 SOFT_LIMIT_GRACE_SECONDS = 30
 SUBMIT_CHUNK_MAX_RUNS = 8

@@ -20,6 +20,7 @@ import os
 import socket
 import uuid
 
+from celery import current_app as app  # the project's app: project/__init__.py makes it current
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
@@ -34,7 +35,6 @@ from apps.flows.models import FlowRun
 from apps.flows.registry import FlowNotFoundError, flow_get, flow_registry
 from apps.flows.states import FINAL_STATE_TYPES, UNSET, State, StateType
 from apps.results.references import PendingReference
-from project.celery import app
 
 logger = logging.getLogger(__name__)
 
