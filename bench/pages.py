@@ -63,7 +63,6 @@ def pages_measure(*, requests: int) -> list[tuple[str, float, float, int, int, b
     from django.db import connection
     from django.test import Client
 
-    from apps.core.pagination import cursor_encode
     from apps.flows.models import FlowRun
 
     # Not setup_test_environment(): it instruments every template render to record contexts for
