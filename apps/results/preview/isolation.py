@@ -27,11 +27,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import functools
 import os
 import platform
 import resource
-import shutil
 import stat
 import struct
 import subprocess
@@ -64,12 +62,9 @@ def isolation_binds(*, code_paths: Sequence[str]) -> list[str]:
 
 
 def isolation_command(
-    *, command: Sequence[str], environment: dict[str, str], binds: Sequence[str]
+    *, bwrap: str, command: Sequence[str], environment: dict[str, str], binds: Sequence[str]
 ) -> list[str]:
-    """``command`` wrapped in bubblewrap with its own namespaces, file system and ``environment``."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise IsolationUnavailableError(BUBBLEWRAP_MISSING)
+    """``command`` wrapped in ``bwrap`` with its own namespaces, file system and ``environment``."""
     arguments = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
     for name, value in environment.items():
         arguments += ["--setenv", name, value]
@@ -113,13 +108,19 @@ def nobody_become() -> None:
     os.setuid(NOBODY)
 
 
-@functools.lru_cache(maxsize=8)
-def isolation_probe(*, binds: tuple[str, ...], drop_root: bool) -> str | None:
-    """None when bubblewrap starts this interpreter in its namespaces here; otherwise why not."""
-    try:
-        command = isolation_command(command=[sys.executable, "-I", "-c", "pass"], environment={}, binds=binds)
-    except IsolationUnavailableError as error:
-        return str(error)
+# Set-ups that started once: a success holds for the life of the process, a failure is tried again.
+_probes_passed: set[tuple[str, tuple[str, ...], bool]] = set()
+
+
+def isolation_probe(*, bwrap: str | None, binds: tuple[str, ...], drop_root: bool) -> str | None:
+    """None when ``bwrap`` starts this interpreter in its namespaces here; otherwise why not."""
+    if bwrap is None:
+        return BUBBLEWRAP_MISSING
+    if (bwrap, binds, drop_root) in _probes_passed:
+        return None
+    command = isolation_command(
+        bwrap=bwrap, command=[sys.executable, "-I", "-c", "pass"], environment={}, binds=binds
+    )
     try:
         probe = subprocess.run(  # noqa: S603 - bubblewrap and this interpreter, no user input
             command,
@@ -135,6 +136,7 @@ def isolation_probe(*, binds: tuple[str, ...], drop_root: bool) -> str | None:
     if probe.returncode != 0:
         reason = probe.stderr.decode("utf-8", "replace").strip().splitlines()
         return f"the decode sandbox cannot isolate itself ({reason[-1] if reason else probe.returncode})"
+    _probes_passed.add((bwrap, binds, drop_root))
     return None
 
 

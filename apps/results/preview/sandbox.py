@@ -25,6 +25,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,7 +120,8 @@ def sandbox_run(
         raise ValueError(f"isolation is one of {', '.join(ISOLATION_MODES)}, not {isolation!r}")
     binds = tuple(isolation_binds(code_paths=[str(PROJECT_ROOT / "apps"), *code_paths]))
     drop_root = isolation_drops_root(binds=binds)
-    refusal = isolation_probe(binds=binds, drop_root=drop_root)
+    bwrap = shutil.which("bwrap")
+    refusal = isolation_probe(bwrap=bwrap, binds=binds, drop_root=drop_root)
     if refusal is not None and isolation == ISOLATION_REQUIRED:
         raise IsolationUnavailableError(refusal)
     command = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP.format(root=str(PROJECT_ROOT), module=worker)]
@@ -133,7 +135,7 @@ def sandbox_run(
     with scratch as workdir:
         if isolated:
             command = isolation_command(
-                command=command, environment=sandbox_environment(home=SCRATCH_DIR), binds=binds
+                bwrap=bwrap, command=command, environment=sandbox_environment(home=SCRATCH_DIR), binds=binds
             )
         process = subprocess.Popen(  # noqa: S603 - a fixed command line: this interpreter and a worker module
             command,
