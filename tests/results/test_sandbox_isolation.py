@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import reverse
 
-from apps.results.preview.isolation import BUBBLEWRAP_MISSING
+from apps.results.preview.isolation import BUBBLEWRAP_MISSING, isolation_drops_root, path_open_to_others
 from apps.results.preview.sandbox import PROJECT_ROOT, sandbox_decode, sandbox_run
 from tests.dashboard_data import stored_result
 
 ESCAPES = r"""
-import os, socket, subprocess
+import os, socket, subprocess, threading
 
 def attempt(name, action):
     try:
@@ -64,6 +64,10 @@ def create(path):
     open(path, "x").close()
     return path
 
+# Not an escape: the filter that stops new processes lets threads run.
+worker = threading.Thread(target=lambda: outcomes.setdefault("thread", "ran"))
+worker.start()
+worker.join()
 outcomes["processes"] = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
 attempt("parent environ", lambda: read(parent_environ))
 attempt("pid 1 environ", lambda: read("/proc/1/environ"))
@@ -126,6 +130,7 @@ def test_code_past_the_allowlist_cannot_escape(confine, tmp_path, udp_listener):
     outcomes = answer.pop("outcomes")
     # bubblewrap's init and the worker: no host process is in sight.
     assert outcomes.pop("processes") == [1, 2]
+    assert outcomes.pop("thread") == "ran"
     # In the private network namespace a datagram may leave the socket; it never reaches the host.
     udp = outcomes.pop("udp")
     creations = {name: outcomes.pop(name) for name in list(outcomes) if name.startswith("create ")}
@@ -143,6 +148,15 @@ def test_code_past_the_allowlist_cannot_escape(confine, tmp_path, udp_listener):
         assert creations[f"create {write_paths[0]}"]["detail"].startswith("OSError: [Errno 30]")
     else:
         assert "confined" in outcomes["subprocess"]["detail"] and "confined" in outcomes["fork"]["detail"]
+
+
+def test_the_launcher_becomes_nobody_only_when_nobody_can_read_the_binds(tmp_path):
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    assert path_open_to_others("/usr/lib") is True
+    assert path_open_to_others(str(closed)) is False
+    assert isolation_drops_root(binds=["/usr/lib"]) is (os.getuid() == 0)
+    assert isolation_drops_root(binds=["/usr/lib", str(closed)]) is False
 
 
 def test_without_bubblewrap_the_sandbox_refuses_unless_the_fallback_is_allowed(tmp_path, monkeypatch):

@@ -65,7 +65,8 @@ def isolation_command(
     *, bwrap: str, command: Sequence[str], environment: dict[str, str], binds: Sequence[str]
 ) -> list[str]:
     """``command`` wrapped in ``bwrap`` with its own namespaces, file system and ``environment``."""
-    arguments = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    # --unshare-all only tries the user namespace; asking for it outright fails rather than running without.
+    arguments = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--clearenv"]
     for name, value in environment.items():
         arguments += ["--setenv", name, value]
     arguments += ["--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL"]
