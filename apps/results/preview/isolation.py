@@ -57,7 +57,9 @@ def isolation_binds(*, code_paths: Sequence[str]) -> list[str]:
     """The folders bound read-only: the interpreter, its libraries and the given code folders."""
     python = {sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
     python.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
-    folders = sorted(path for path in python | {os.path.realpath(path) for path in code_paths})
+    # A folder is bound where it is named (as on sys.path) and where its links lead.
+    code = {form for path in code_paths for form in (os.path.abspath(path), os.path.realpath(path))}
+    folders = sorted(python | code)
     return [path for path in folders if os.path.isdir(path)]
 
 
