@@ -10,6 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_STATIC_ROOT=/app/staticfiles
 
 WORKDIR /app
+# bubblewrap isolates the decode sandbox (RESULTDECK_SANDBOX_ISOLATION).
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system resultdeck && useradd --system --gid resultdeck --home /app resultdeck
 COPY requirements.txt .
 RUN pip install -r requirements.txt

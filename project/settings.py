@@ -270,6 +270,11 @@ RESULTS_PERSIST_BY_DEFAULT = _profile.setting_bool(
     _profile.setting_effective(name="RESULTS_PERSIST_BY_DEFAULT", profile=_results_profile)
 )
 FLOW_MODULES = env.list("FLOW_MODULES", default=["examples.flows"])
+# "required": decode pickles only inside bubblewrap's namespaces; "fallback": with the limits alone
+# where bubblewrap is missing or the kernel refuses namespaces.
+RESULTDECK_SANDBOX_ISOLATION = env.str("RESULTDECK_SANDBOX_ISOLATION", default="required")
+if RESULTDECK_SANDBOX_ISOLATION not in ("required", "fallback"):
+    raise ImproperlyConfigured("RESULTDECK_SANDBOX_ISOLATION is required or fallback")
 
 HEALTHZ_TIMEOUT_SECONDS = env.float("HEALTHZ_TIMEOUT_SECONDS", default=2.0)
 

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 venv_ensure requirements-dev.txt
 apt_ensure redis-server redis-server
+apt_ensure bwrap bubblewrap
 apt_ensure /usr/lib/chromium/chromium chromium
 [ -x /usr/lib/postgresql/15/bin/postgres ] || apt_ensure /usr/lib/postgresql/15/bin/postgres postgresql-15
 

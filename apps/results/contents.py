@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
+
 from .format.layout import layout_detect
 from .models import ResultReference
 from .preview import Preview, preview_build, raw_head, value_to_preview
@@ -98,5 +100,9 @@ def reference_decode(*, reference: ResultReference, timeout: float | None = None
         layout = layout_detect(data)
     serializer = reference.serializer_config if layout == ResultReference.Layout.V3_RAW else None
     return sandbox_decode(
-        data=data, serializer_config=serializer, layout=layout, timeout=timeout or DEFAULT_TIMEOUT_S
+        data=data,
+        serializer_config=serializer,
+        layout=layout,
+        timeout=timeout or DEFAULT_TIMEOUT_S,
+        isolation=settings.RESULTDECK_SANDBOX_ISOLATION,
     )

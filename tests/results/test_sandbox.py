@@ -90,6 +90,7 @@ def test_a_100000_row_dataframe_decodes_to_a_table():
         data=pickle_record(frame, dumps=cloudpickle.dumps), serializer_config=None, layout="v3-record"
     )
     assert answer["ok"] is True, answer
+    assert answer["isolated"] is True
     table = answer["value"]["table"]
     assert answer["type"] == "pandas.DataFrame"
     assert table["shape"] == [rows, 6]

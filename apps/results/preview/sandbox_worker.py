@@ -1,8 +1,10 @@
 """The process that decodes a result for real, started by ``apps.results.preview.sandbox`` and nothing else.
 
 Reads a JSON header line and the file's bytes on stdin, decodes the value and writes one JSON object
-(a preview in the format of ``apps.results.preview``) on stdout. Its parent gives it no secrets, a
-fresh empty working directory and limits on memory, CPU time, open files and file size.
+(a preview in the format of ``apps.results.preview``) on stdout. Its parent runs it in namespaces of
+its own (``apps.results.preview.isolation``) with no secrets and limits on memory, CPU time, open
+files and file size; before it decodes anything it forbids itself new processes and
+dangerous system calls (``process_confine``).
 
 Pickles are loaded by ``RestrictedUnpickler``: its ``find_class`` hands out only what data needs:
 
@@ -49,6 +51,7 @@ from typing import Any
 
 from apps.results.format.codecs import DEFAULT_MAX_DECODED_BYTES, b64decode_bounded, decompress_bounded
 from apps.results.format.layout import Layout, head_read, serializer_config_expand
+from apps.results.preview.isolation import process_confine
 from apps.results.preview.json_tree import json_node
 from apps.results.preview.nodes import DANGER_DANGEROUS, Budget
 from apps.results.preview.pickle_machine import global_classify
@@ -361,6 +364,7 @@ def main() -> int:
     data = sys.stdin.buffer.read()
     for path in header.get("import_paths") or []:
         sys.path.append(path)
+    process_confine()
     sys.addaudithook(_audit_hook)
     try:
         payload, serializer = _payload_and_serializer(
