@@ -35,6 +35,16 @@ def flow_names() -> list[str]:
         return []
 
 
+# Flow names seen in runs, at most: a bound on the DISTINCT a form's choices cost.
+FLOW_NAMES_SEEN_LIMIT = 1000
+
+
+def flow_names_known() -> list[str]:
+    """Registered flows and every flow name seen in runs: what a form may let a user choose."""
+    seen = FlowRun.objects.order_by("flow_name").values_list("flow_name", flat=True).distinct()
+    return sorted(set(flow_names()) | set(seen[:FLOW_NAMES_SEEN_LIMIT]))
+
+
 @dataclass
 class RunsPage:
     filterset: FlowRunFilter

@@ -23,7 +23,7 @@ from apps.core.formatting import DurationInvalidError, duration_parse
 from apps.core.pagination import querystring_without
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
-from apps.flows.browse import flow_result_ids, result_flow_name
+from apps.flows.browse import flow_names_known, flow_result_ids, result_flow_name
 
 from .charts import chart_bytes_by_expiration, chart_storage_over_time
 from .expiration import (
@@ -33,6 +33,7 @@ from .expiration import (
     expiring_soon,
     reference_expiration_set,
 )
+from .forms import RetentionPolicyForm
 from .models import CleanupJob, PurgeAuditEntry, ResultReference, RetentionPolicy
 from .purge import expired_candidates, purge_plan
 from .retention import RetentionPolicyError, retention_apply, retention_cache_clear, retention_policy_save
@@ -47,17 +48,16 @@ EXPIRATION_TOO_LATE = "that expiration would be after the year 9999"
 # Overview
 
 
-@require_GET
-@role_required(Role.VIEWER)
-def cleanup_overview(request):
+def _overview_context(request, *, policy_form: RetentionPolicyForm | None = None) -> dict:
     expired = expired_candidates()
-    context = {
+    return {
         "schedule": periodic_purge_schedule_text(),
         "last_periodic": periodic_purge_last(),
         "expired_plan": purge_plan(expired),
         "jobs": CleanupJob.objects.select_related("created_by")[:12],
         "audit": PurgeAuditEntry.objects.all()[:8],
         "policies": RetentionPolicy.objects.select_related("block"),
+        "policy_form": policy_form or RetentionPolicyForm(flow_names=flow_names_known()),
         "blocks": StorageBlock.objects.all(),
         "storage_chart": chart_storage_over_time(days=30),
         "expiration_chart": chart_bytes_by_expiration(),
@@ -65,7 +65,12 @@ def cleanup_overview(request):
         "can_purge": user_has_role(request.user, Role.ADMIN),
         "expiring_count": bounded_count(queryset=expiring_soon()),
     }
-    return render(request, "results/cleanup/overview.html", context)
+
+
+@require_GET
+@role_required(Role.VIEWER)
+def cleanup_overview(request):
+    return render(request, "results/cleanup/overview.html", _overview_context(request))
 
 
 @require_POST
@@ -225,24 +230,26 @@ def results_expiring(request):
 @require_POST
 @role_required(Role.OPERATOR)
 def policy_save(request):
-    block = None
-    if request.POST.get("block"):
-        block = get_object_or_404(StorageBlock, pk=request.POST["block"])
-    try:
-        policy = retention_policy_save(
-            block=block,
-            flow_name=request.POST.get("flow_name", ""),
-            expire_after=duration_parse(request.POST.get("expire_after", "")),
-            user=request.user,
-        )
-    except (RetentionPolicyError, DurationInvalidError) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request,
-            f"Policy saved: {policy.scope_label} expire {policy.expire_after_text} after creation.",
-        )
-    return redirect(reverse("results:cleanup") + "#policies")
+    """Save a policy; a refused one shows the overview again with what was typed and the errors."""
+    form = RetentionPolicyForm(request.POST, flow_names=flow_names_known())
+    if form.is_valid():
+        try:
+            policy = retention_policy_save(
+                block=form.cleaned_data["block"],
+                flow_name=form.cleaned_data["flow_name"],
+                expire_after=form.cleaned_data["expire_after"],
+                user=request.user,
+            )
+        except RetentionPolicyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"Policy saved: {policy.scope_label} expire {policy.expire_after_text} after creation.",
+            )
+            return redirect(reverse("results:cleanup") + "#policies")
+    context = _overview_context(request, policy_form=form)
+    return render(request, "results/cleanup/overview.html", context, status=400)
 
 
 @require_POST
