@@ -104,6 +104,7 @@ ROUTES: dict[str, Route] = {
     "results:result-decode": page("result", post=OP),
     "results:result-expiration": page("result", get=V, post=OP),
     "results:expiration-bulk": page(get=OP, post=OP),
+    "results:results-delete": page(get=A, post=A),
     "results:results-expiring": page(get=V),
     "results:cleanup": page(get=V),
     "results:cleanup-purge": page(post=A),

@@ -35,6 +35,16 @@ def flow_names() -> list[str]:
         return []
 
 
+# Flow names seen in runs, at most: a bound on the DISTINCT a form's choices cost.
+FLOW_NAMES_SEEN_LIMIT = 1000
+
+
+def flow_names_known() -> list[str]:
+    """Registered flows and every flow name seen in runs: what a form may let a user choose."""
+    seen = FlowRun.objects.order_by("flow_name").values_list("flow_name", flat=True).distinct()
+    return sorted(set(flow_names()) | set(seen[:FLOW_NAMES_SEEN_LIMIT]))
+
+
 @dataclass
 class RunsPage:
     filterset: FlowRunFilter
@@ -169,3 +179,36 @@ def flow_result_ids(*, flow_name: str) -> QuerySet:
         "result_id"
     )
     return ResultReference.objects.filter(Q(pk__in=flow_results) | Q(pk__in=task_results)).values("pk")
+
+
+@dataclass(frozen=True)
+class ResultWriter:
+    """The run that wrote a result: a task run of ``flow_name`` (``task_name`` set) or the flow run."""
+
+    flow_name: str
+    flow_run_id: Any
+    task_name: str = ""
+
+
+def result_writers(*, reference_ids: list[int]) -> dict[int, ResultWriter]:
+    """{result id: its writer} for a page of results, in two queries.
+
+    A result a task wrote and its flow returned is the task's; a result several task runs point at
+    (cache hits) is the first one's. Results no run points at are left out.
+    """
+    writers: dict[int, ResultWriter] = {}
+    task_rows = (
+        TaskRun.objects.filter(result_id__in=reference_ids)
+        .order_by("created", "id")
+        .values_list("result_id", "task_name", "flow_run__flow_name", "flow_run_id")
+    )
+    for result_id, task_name, flow_name, run_id in task_rows:
+        writers.setdefault(result_id, ResultWriter(flow_name or "", run_id, task_name))
+    flow_rows = (
+        FlowRun.objects.filter(result_id__in=reference_ids)
+        .order_by("created", "id")
+        .values_list("result_id", "flow_name", "pk")
+    )
+    for result_id, flow_name, run_id in flow_rows:
+        writers.setdefault(result_id, ResultWriter(flow_name, run_id))
+    return writers

@@ -72,6 +72,9 @@ class ResultFilter(django_filters.FilterSet):
     flow = django_filters.CharFilter(
         method="filter_flow", label="Flow", widget=forms.TextInput(attrs={"list": "flow-names"})
     )
+    task = django_filters.CharFilter(
+        method="filter_task", label="Task", widget=forms.TextInput(attrs={"placeholder": "task name"})
+    )
     state = django_filters.ChoiceFilter(
         method="filter_state", choices=STATE_CHOICES, label="Run state", empty_label="Any"
     )
@@ -109,6 +112,10 @@ class ResultFilter(django_filters.FilterSet):
             Exists(flow_run.objects.filter(result=OuterRef("pk"), flow_name=value))
             | Exists(task_run.objects.filter(result=OuterRef("pk"), flow_run__flow_name=value))
         )
+
+    def filter_task(self, queryset, name, value):
+        _, task_run = _run_models()
+        return queryset.filter(Exists(task_run.objects.filter(result=OuterRef("pk"), task_name=value)))
 
     def filter_state(self, queryset, name, value):
         flow_run, task_run = _run_models()

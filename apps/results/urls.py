@@ -12,6 +12,7 @@ urlpatterns: list = [
     path("results/<int:pk>/decode/", views.result_decode, name="result-decode"),
     path("results/<int:pk>/expiration/", views_cleanup.result_expiration, name="result-expiration"),
     path("results/expiration/", views_cleanup.expiration_bulk, name="expiration-bulk"),
+    path("results/delete/", views_cleanup.results_delete, name="results-delete"),
     path("results/expiring/", views_cleanup.results_expiring, name="results-expiring"),
     path("results/cleanup/", views_cleanup.cleanup_overview, name="cleanup"),
     path("results/cleanup/purge/", views_cleanup.purge_expired_start, name="cleanup-purge"),

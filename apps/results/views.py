@@ -14,7 +14,7 @@ from apps.core.db import bounded_count
 from apps.core.pagination import InvalidCursorError, keyset_page, querystring_without
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
-from apps.flows.browse import flow_names, result_usage
+from apps.flows.browse import flow_names, result_usage, result_writers
 
 from .contents import reference_decode, reference_download_name, reference_preview, reference_stream
 from .filters import ResultFilter
@@ -34,6 +34,9 @@ def _list_context(request) -> dict:
     except InvalidCursorError as exc:
         error = str(exc)
         page = keyset_page(queryset=filterset.qs)
+    writers = result_writers(reference_ids=[item.pk for item in page.items])
+    for item in page.items:
+        item.writer = writers.get(item.pk)
     filter_query = querystring_without(params)
     context = {
         "filter": filterset,
@@ -43,6 +46,8 @@ def _list_context(request) -> dict:
         "error": error,
         "selection": None,
         "flow_names": flow_names(),
+        "can_manage": user_has_role(request.user, Role.OPERATOR),
+        "can_purge": user_has_role(request.user, Role.ADMIN),
     }
     if params.get("select") == "all":
         context["selection"] = _selection(params)

@@ -11,7 +11,7 @@ import datetime as dt
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
-from django.http import Http404, QueryDict
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +23,7 @@ from apps.core.formatting import DurationInvalidError, duration_parse
 from apps.core.pagination import querystring_without
 from apps.core.permissions import role_required
 from apps.core.roles import Role, user_has_role
-from apps.flows.browse import flow_result_ids, result_flow_name
+from apps.flows.browse import flow_names_known, flow_result_ids, result_flow_name
 
 from .charts import chart_bytes_by_expiration, chart_storage_over_time
 from .expiration import (
@@ -33,10 +33,11 @@ from .expiration import (
     expiring_soon,
     reference_expiration_set,
 )
+from .forms import RetentionPolicyForm
 from .models import CleanupJob, PurgeAuditEntry, ResultReference, RetentionPolicy
-from .purge import expired_candidates, purge_plan
+from .purge import expired_candidates, purge_plan, selected_candidates
 from .retention import RetentionPolicyError, retention_apply, retention_cache_clear, retention_policy_save
-from .selection import InvalidFilterError, results_matching
+from .selection import InvalidFilterError, NothingChosenError, ResultChoice, results_chosen
 from .tasks import job_create, job_start, periodic_purge_last, periodic_purge_schedule_text
 
 # What a form error says of a date pushed past what a datetime holds (extending a far expiration).
@@ -47,17 +48,16 @@ EXPIRATION_TOO_LATE = "that expiration would be after the year 9999"
 # Overview
 
 
-@require_GET
-@role_required(Role.VIEWER)
-def cleanup_overview(request):
+def _overview_context(request, *, policy_form: RetentionPolicyForm | None = None) -> dict:
     expired = expired_candidates()
-    context = {
+    return {
         "schedule": periodic_purge_schedule_text(),
         "last_periodic": periodic_purge_last(),
         "expired_plan": purge_plan(expired),
         "jobs": CleanupJob.objects.select_related("created_by")[:12],
         "audit": PurgeAuditEntry.objects.all()[:8],
         "policies": RetentionPolicy.objects.select_related("block"),
+        "policy_form": policy_form or RetentionPolicyForm(flow_names=flow_names_known()),
         "blocks": StorageBlock.objects.all(),
         "storage_chart": chart_storage_over_time(days=30),
         "expiration_chart": chart_bytes_by_expiration(),
@@ -65,7 +65,12 @@ def cleanup_overview(request):
         "can_purge": user_has_role(request.user, Role.ADMIN),
         "expiring_count": bounded_count(queryset=expiring_soon()),
     }
-    return render(request, "results/cleanup/overview.html", context)
+
+
+@require_GET
+@role_required(Role.VIEWER)
+def cleanup_overview(request):
+    return render(request, "results/cleanup/overview.html", _overview_context(request))
 
 
 @require_POST
@@ -145,21 +150,38 @@ def result_expiration(request, pk: int):
     return render(request, "results/cleanup/expiration_page.html", context)
 
 
+def _bulk_choice(request) -> ResultChoice | None:
+    """The results a bulk page acts on; None (with a message) when the form names none or misreads.
+
+    A GET without ``selection`` or ``ids`` takes its own querystring as the filter ("all matching").
+    """
+    data = request.POST if request.method == "POST" else request.GET
+    if request.method == "GET" and "selection" not in data and not data.getlist("ids"):
+        data = {"selection": querystring_without(request.GET)}
+    try:
+        return results_chosen(data=data)
+    except (InvalidFilterError, NothingChosenError) as exc:
+        messages.error(request, str(exc))
+        return None
+
+
+def _list_url(request) -> str:
+    back = request.POST.get("back", "") or request.GET.get("back", "")
+    return back if back.startswith("/results/") else reverse("results:result-list")
+
+
 @require_http_methods(["GET", "POST"])
 @role_required(Role.OPERATOR)
 def expiration_bulk(request):
     """Change the expiration of every result matching a filter: confirm, then a background job."""
     source = request.POST if request.method == "POST" else request.GET
-    query = source.get("selection", None)
-    if query is None:
-        query = querystring_without(request.GET)
-    try:
-        matching = results_matching(QueryDict(query)).live()
-    except InvalidFilterError as exc:
-        messages.error(request, str(exc))
-        return redirect("results:result-list")
+    choice = _bulk_choice(request)
+    if choice is None:
+        return redirect(_list_url(request))
+    matching = choice.queryset
     context = {
-        "query": query,
+        "choice": choice,
+        "query": choice.query,
         "count": bounded_count(queryset=matching, limit=1_000_000),
         "plan": purge_plan(matching),
         "error": "",
@@ -170,7 +192,7 @@ def expiration_bulk(request):
     if request.method == "POST" and request.POST.get("confirm") == "yes":
         action = request.POST.get("action", "")
         try:
-            params = {"filters": query, "action": action}
+            params = {**choice.job_params, "action": action}
             if action == "set":
                 params["at"] = _parse_datetime(request.POST.get("at", "")).isoformat()
             if action == "extend":
@@ -190,6 +212,41 @@ def expiration_bulk(request):
             job = job_start(job_create(kind=CleanupJob.Kind.EXPIRATION, params=params, user=request.user))
             return redirect("results:cleanup-job", pk=job.pk)
     return render(request, "results/cleanup/expiration_bulk.html", context)
+
+
+# A deletion names its results one by one (a purge of selected results is given their ids).
+DELETE_SELECTION_LIMIT = 100_000
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ADMIN)
+def results_delete(request):
+    """Delete the chosen results and their stored objects: the counts first, then a background job.
+
+    The same purge as the admin's "Delete selected results and their stored objects": cache entries
+    still valid are kept until they expire, and the runs keep their history.
+    """
+    choice = _bulk_choice(request)
+    if choice is None:
+        return redirect(_list_url(request))
+    ids = choice.ids
+    if ids is None:
+        ids = list(choice.queryset.order_by("id").values_list("pk", flat=True)[: DELETE_SELECTION_LIMIT + 1])
+    if len(ids) > DELETE_SELECTION_LIMIT:
+        messages.error(
+            request,
+            f"more than {DELETE_SELECTION_LIMIT:,} results are selected: narrow the filter, or give them "
+            "an expiration and let the purge of expired results remove them",
+        )
+        return redirect(_list_url(request))
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        job = job_start(
+            job_create(kind=CleanupJob.Kind.PURGE_SELECTED, params={"ids": ids}, user=request.user)
+        )
+        return redirect("results:cleanup-job", pk=job.pk)
+    plan = purge_plan(selected_candidates(ids=ids))
+    context = {"choice": choice, "ids": ids, "count": len(ids), "plan": plan, "kept": len(ids) - plan.count}
+    return render(request, "results/cleanup/delete_confirm.html", context)
 
 
 @require_GET
@@ -225,24 +282,26 @@ def results_expiring(request):
 @require_POST
 @role_required(Role.OPERATOR)
 def policy_save(request):
-    block = None
-    if request.POST.get("block"):
-        block = get_object_or_404(StorageBlock, pk=request.POST["block"])
-    try:
-        policy = retention_policy_save(
-            block=block,
-            flow_name=request.POST.get("flow_name", ""),
-            expire_after=duration_parse(request.POST.get("expire_after", "")),
-            user=request.user,
-        )
-    except (RetentionPolicyError, DurationInvalidError) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request,
-            f"Policy saved: {policy.scope_label} expire {policy.expire_after_text} after creation.",
-        )
-    return redirect(reverse("results:cleanup") + "#policies")
+    """Save a policy; a refused one shows the overview again with what was typed and the errors."""
+    form = RetentionPolicyForm(request.POST, flow_names=flow_names_known())
+    if form.is_valid():
+        try:
+            policy = retention_policy_save(
+                block=form.cleaned_data["block"],
+                flow_name=form.cleaned_data["flow_name"],
+                expire_after=form.cleaned_data["expire_after"],
+                user=request.user,
+            )
+        except RetentionPolicyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"Policy saved: {policy.scope_label} expire {policy.expire_after_text} after creation.",
+            )
+            return redirect(reverse("results:cleanup") + "#policies")
+    context = _overview_context(request, policy_form=form)
+    return render(request, "results/cleanup/overview.html", context, status=400)
 
 
 @require_POST

@@ -23,9 +23,18 @@
     scope?.querySelectorAll(".tree details").forEach((node) => { node.open = open; });
   });
 
+  // Bulk actions act on ticked rows or on "all matching"; with neither they have nothing to do.
+  const bulkActionsUpdate = () => {
+    const chosen = document.querySelector("#selection.is-active")
+      || document.querySelector("[data-select-row]:checked");
+    document.querySelectorAll("[data-bulk-action]").forEach((button) => { button.disabled = !chosen; });
+  };
+  document.addEventListener("DOMContentLoaded", bulkActionsUpdate);
+  document.addEventListener("htmx:afterSettle", bulkActionsUpdate);
   const countSelected = (table) => {
     const counter = document.querySelector("[data-page-selected]");
     if (counter) counter.textContent = table.querySelectorAll("[data-select-row]:checked").length;
+    bulkActionsUpdate();
   };
   document.addEventListener("change", (event) => {
     const target = event.target;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.blocks.filesystems import LocalFileSystem, RemoteFileSystem
+from apps.blocks.models import StorageBlock
 from apps.flows import flow, task
 from apps.flows.engine.targets import result_persist, target_build
 from apps.flows.rules import ConfigurationError
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.django_db
 
 def test_storage_resolve_gives_a_filesystem_for_each_way_of_naming_one(tmp_path, result_settings):
     default, block_id = storage_resolve()
-    assert isinstance(default, LocalFileSystem) and block_id is None
+    assert isinstance(default, LocalFileSystem)
+    assert block_id == StorageBlock.objects.get_by_slug("local-file-system/default").pk
     assert str(default.root) == str(result_settings.RESULTS_LOCAL_STORAGE_PATH)
     local, _ = storage_resolve(path=tmp_path / "here")
     assert str(local.root) == str(tmp_path / "here")

@@ -37,3 +37,19 @@ def test_scan_and_clean_both_kinds_of_orphans(tmp_path, s3_settings, s3_bucket):
     gone.refresh_from_db()
     assert marked.purged == 1 and gone.purged_at is not None
     assert orphans_scan(block=block).object_count == 0
+
+
+def test_a_failed_scan_shows_its_failure_not_an_empty_outcome(viewer_client):
+    from django.urls import reverse
+
+    from apps.results.models import CleanupJob
+    from apps.results.tasks import job_create, job_run
+
+    # The block is gone by the time the scan runs: the job fails.
+    job = job_create(kind=CleanupJob.Kind.ORPHAN_SCAN, params={"block": "local-file-system/gone"})
+    job = job_run(job_id=job.pk)
+    assert job.status == CleanupJob.Status.FAILED
+    html = viewer_client.get(reverse("results:cleanup-job", args=[job.pk])).content.decode()
+    assert "data-scan-failed" in html and "no storage block" in html
+    assert "every stored object has a result" not in html
+    assert "every result&#x27;s object is there" not in html

@@ -254,15 +254,56 @@ def test_expiring_soon_with_a_bad_window_says_so_and_shows_seven_days(viewer_cli
 
 
 @pytest.mark.parametrize("text", BAD_DURATIONS)
-def test_a_policy_with_a_bad_duration_is_refused_with_a_message(operator_client, text):
+def test_a_policy_with_a_bad_duration_keeps_what_was_typed_with_the_error_beside_it(operator_client, text):
     from apps.results.models import RetentionPolicy
 
+    flow_run(flow_name="etl")
     response = operator_client.post(
-        reverse("results:policy-save"), {"flow_name": "etl", "expire_after": text}, follow=True
+        reverse("results:policy-save"), {"flow_name": "etl", "expire_after": text}
     )
-    assert response.status_code == 200
-    assert "out of range" in response.content.decode()
+    assert response.status_code == 400
+    html = response.content.decode()
+    field = html[html.index('id="field-expire_after"') :]
+    field = field[: field.index("</div>")]
+    assert f'value="{text}"' in field and "out of range" in field
+    assert '<option value="etl" selected>' in html
     assert not RetentionPolicy.objects.exists()
+
+
+def test_a_policy_for_a_flow_that_does_not_exist_is_refused(operator_client):
+    from apps.results.models import RetentionPolicy
+
+    flow_run(flow_name="etl")
+    response = operator_client.post(
+        reverse("results:policy-save"), {"flow_name": "elt", "expire_after": "7d"}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    field = html[html.index('id="field-flow_name"') :]
+    assert "no flow named elt is registered or has run" in field[: field.index("</div>")]
+    assert not RetentionPolicy.objects.exists()
+
+
+def test_a_policy_names_a_flow_seen_in_runs_or_a_registered_one(operator_client):
+    from apps.flows.browse import flow_names
+    from apps.results.models import RetentionPolicy
+
+    flow_run(flow_name="etl")
+    registered = flow_names()[0]
+    page = operator_client.get(reverse("results:cleanup")).content.decode()
+    assert '<option value="etl">' in page and f'<option value="{registered}">' in page
+    for name in ("etl", registered):
+        response = operator_client.post(
+            reverse("results:policy-save"), {"flow_name": name, "expire_after": "7d"}
+        )
+        assert response.status_code == 302
+    assert sorted(RetentionPolicy.objects.values_list("flow_name", flat=True)) == sorted(["etl", registered])
+
+
+def test_a_policy_without_a_scope_is_refused_with_a_message(operator_client):
+    response = operator_client.post(reverse("results:policy-save"), {"flow_name": "", "expire_after": "7d"})
+    assert response.status_code == 400
+    assert "needs a storage block, a flow, or both" in response.content.decode()
 
 
 @pytest.mark.parametrize("text", BAD_DURATIONS)
