@@ -1,5 +1,7 @@
-"""Run records: every flow run and task run, its state history and a link to its result."""
+"""Run records: every flow run and task run, its state history and a link to its result, and the
+log lines of runs."""
 
+import logging
 import uuid
 from typing import Any
 
@@ -159,3 +161,8 @@ class RunLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.logger}: {self.message[:80]}"
+
+    @property
+    def level_name(self) -> str:
+        """DEBUG, INFO, ... (a custom level reads "Level 25")."""
+        return logging.getLevelName(self.level)
