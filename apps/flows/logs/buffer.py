@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import connections, router
 
 from apps.flows.models import RunLog
 
@@ -81,32 +82,53 @@ class RunLogBuffer:
             self._last_flush = time.monotonic()
             dropped = self.dropped if final else 0
         rows = [
-            RunLog(
-                flow_run_id=self.flow_run_id,
-                task_run_id=task_run_id,
-                level=level,
-                timestamp=dt.datetime.fromtimestamp(created, dt.UTC),
-                logger=logger[:200],
-                message=line_cut(message, max_bytes=self.max_line_bytes),
-            )
+            (self.flow_run_id, task_run_id, level, dt.datetime.fromtimestamp(created, dt.UTC), logger[:200],
+             line_cut(message, max_bytes=self.max_line_bytes), 0)
             for task_run_id, level, created, logger, message in lines
-        ]
+        ]  # fmt: skip
         if dropped:
             rows.append(
-                RunLog(
-                    flow_run_id=self.flow_run_id,
-                    level=logging.WARNING,
-                    timestamp=dt.datetime.now(dt.UTC),
-                    logger=DROPPED_LOGGER,
-                    message=f"{dropped} more log line{'s' if dropped != 1 else ''} dropped: this run kept "
-                    f"its first {self.max_lines} (RESULTDECK_RUN_LOG_MAX_LINES)",
-                    dropped=dropped,
+                (
+                    self.flow_run_id,
+                    None,
+                    logging.WARNING,
+                    dt.datetime.now(dt.UTC),
+                    DROPPED_LOGGER,
+                    f"{dropped} more log line{'s' if dropped != 1 else ''} dropped: this run kept its first "
+                    f"{self.max_lines} (RESULTDECK_RUN_LOG_MAX_LINES)",
+                    dropped,
                 )
             )
         if not rows:
             return
         _flushing.active = True
         try:
-            RunLog.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+            log_rows_insert(rows)
         finally:
             _flushing.active = False
+
+
+ROW_FIELDS = ("flow_run_id", "task_run_id", "level", "timestamp", "logger", "message", "dropped")
+
+
+def log_rows_insert(rows: list[tuple]) -> None:
+    """Insert RunLog rows given as tuples in ROW_FIELDS order: COPY on PostgreSQL, else bulk_create.
+
+    COPY costs a few microseconds a line where building model instances for bulk_create cost ten
+    times more, and the flow's thread waits for it.
+    """
+    connection = connections[router.db_for_write(RunLog)]
+    if connection.vendor != "postgresql":
+        objects = [RunLog(**dict(zip(ROW_FIELDS, row, strict=True))) for row in rows]
+        RunLog.objects.bulk_create(objects, batch_size=INSERT_BATCH)
+        return
+    meta = RunLog._meta
+    quote = connection.ops.quote_name
+    column_of = {field.attname: field.column for field in meta.concrete_fields}
+    columns = ", ".join(quote(column_of[name]) for name in ROW_FIELDS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
