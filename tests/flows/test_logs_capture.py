@@ -4,6 +4,7 @@ inside a run, the volume limit, and lines written in batches with the run's reco
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from django.db import connection
@@ -219,3 +220,28 @@ def test_logs_are_deleted_with_their_runs():
     first.delete()
     assert not RunLog.objects.filter(flow_run=first.pk).exists()
     assert RunLog.objects.filter(flow_run=second).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submitted_task_s_lines_are_written_while_the_flow_waits_for_it():
+    from django.db import connection as task_connection
+
+    @task
+    def long_running() -> bool:
+        get_run_logger().info("started")
+        try:
+            # Another connection than the flow's: it sees the line once the flow's thread wrote it.
+            for _ in range(100):
+                if RunLog.objects.filter(message="started").exists():
+                    return True
+                time.sleep(0.1)
+            return False
+        finally:
+            task_connection.close()
+
+    @flow
+    def waits() -> bool:
+        return long_running.submit().result()
+
+    assert waits() is True
+    assert FlowRun.objects.get().state == "COMPLETED"

@@ -104,6 +104,11 @@ class RunLogBuffer:
         _flushing.active = True
         try:
             log_rows_insert(rows)
+        except Exception:
+            # Kept for the next flush (the run's end), in order.
+            with self._guard:
+                self._lines[:0] = lines
+            raise
         finally:
             _flushing.active = False
 

@@ -97,7 +97,11 @@ class RunLogHandler(logging.Handler):
             logger=record.name,
             message=message,
         )
-        logs.maybe_flush()
+        try:
+            logs.maybe_flush()
+        except Exception:
+            # A logging call must not raise into the run's code; the run's end writes again.
+            self.handleError(record)
 
 
 def prints_logged() -> bool:
