@@ -93,3 +93,35 @@ def test_a_running_run_s_logs_are_tailed_until_it_ends(page, live_server, login,
     expect(logs.locator(".log-line")).to_have_count(3)
     expect(page.locator("#log-tail")).to_have_count(0)
     expect(logs.locator(".log-line").last).to_contain_text("batch 3 of 3")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_300_task_run_page_shows_one_page_of_tasks(page, live_server, login, make_user, screenshot, width):
+    import datetime as dt
+
+    run = flow_run(name="wide-heron", duration=dt.timedelta(seconds=30))
+    TaskRun.objects.bulk_create(
+        TaskRun(
+            flow_run=run,
+            task_name=("extract", "transform", "load")[i % 3],
+            name=f"task-{i:03d}",
+            state="COMPLETED",
+            created=run.start_time + dt.timedelta(milliseconds=90 * i),
+            start_time=run.start_time + dt.timedelta(milliseconds=90 * i),
+            end_time=run.start_time + dt.timedelta(milliseconds=90 * i + 400),
+            run_count=1,
+        )
+        for i in range(301)
+    )
+    page.set_viewport_size({"width": width, "height": 900})
+    login(make_user("viewer"))
+    page.goto(f"{live_server.url}/runs/{run.pk}/")
+    expect(page.locator("tr[id^=task-]")).to_have_count(100)
+    expect(page.locator(".gantt-row")).to_have_count(100)
+    expect(page.locator(".task-groups")).to_contain_text("transform")
+    screenshot(f"tasks-{width}")
+    page.get_by_role("link", name="extract", exact=True).click()
+    expect(page.locator("tr[id^=task-]")).to_have_count(100)
+    page.get_by_role("link", name="Next 100 ›").click()  # noqa: RUF001
+    expect(page.locator("tr[id^=task-]")).to_have_count(1)
+    expect(page.locator("tr[id^=task-]")).to_contain_text("task-300")
