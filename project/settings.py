@@ -314,3 +314,9 @@ if RESULTS_PURGE_SCHEDULE.strip().lower() not in ("", "off", "none"):
         "task": "results.purge_expired",
         "schedule": _purge_schedule,
     }
+
+# Run logs: lines logged inside a flow or task run (its run logger, print() with log_prints, and
+# any logger at or above RESULTDECK_RUN_LOG_LEVEL) are kept per run, up to a bounded volume.
+RESULTDECK_RUN_LOG_LEVEL = env.str("RESULTDECK_RUN_LOG_LEVEL", default="INFO").upper()
+RESULTDECK_RUN_LOG_MAX_LINES = env.int("RESULTDECK_RUN_LOG_MAX_LINES", default=100_000)
+RESULTDECK_RUN_LOG_MAX_LINE_BYTES = env.int("RESULTDECK_RUN_LOG_MAX_LINE_BYTES", default=4096)

@@ -1,8 +1,9 @@
 """The Resultdeck SDK in one import, for scripts: ``from resultdeck import flow, task``.
 
-Re-exports ``flow``, ``task``, ``unmapped``, ``task_input_hash``, the ``states`` module (Completed,
-Failed, ...) and the storage classes ``LocalFileSystem``, ``RemoteFileSystem`` and ``S3``. Names
-load on first use, so importing this package stays light (Django is set up when a flow first runs).
+Re-exports ``flow``, ``task``, ``get_run_logger``, ``unmapped``, ``task_input_hash``, the ``states``
+module (Completed, Failed, ...) and the storage classes ``LocalFileSystem``, ``RemoteFileSystem``
+and ``S3``. Names load on first use, so importing this package stays light (Django is set up when a
+flow first runs, or when ``get_run_logger`` is imported).
 """
 
 from typing import Any
@@ -12,6 +13,7 @@ __all__ = [
     "LocalFileSystem",
     "RemoteFileSystem",
     "flow",
+    "get_run_logger",
     "states",
     "task",
     "task_input_hash",
@@ -20,7 +22,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("flow", "task", "unmapped", "task_input_hash", "states"):
+    if name in ("flow", "task", "get_run_logger", "unmapped", "task_input_hash", "states"):
         import apps.flows
 
         return getattr(apps.flows, name)

@@ -140,6 +140,7 @@ ROUTES: dict[str, Route] = {
     "flow-run-list": api(get=V),
     "flow-run-detail": api("run", get=V),
     "flow-run-task-runs": api("run", get=V),
+    "flow-run-logs": api("run", get=V),
     # The admin site
     "admin:login": public(get=1, post=1, put=1),
     "admin:logout": Route("admin", {"post": SIGNED_IN}),

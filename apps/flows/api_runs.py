@@ -1,9 +1,11 @@
-"""API of runs: flow runs with cursor pages and the runs page's filters, and a run's task runs."""
+"""API of runs: flow runs with cursor pages and the runs page's filters, a run's task runs, and its
+log lines (cursor pages, by minimum level, text and task run)."""
 
 from __future__ import annotations
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 
@@ -13,7 +15,8 @@ from apps.core.roles import Role
 from apps.results.api_results import ResultReferenceSerializer
 
 from .filters import FlowRunFilter
-from .models import FlowRun, TaskRun
+from .logs.browse import run_logs_filterset
+from .models import FlowRun, RunLog, TaskRun
 
 
 class RunFieldsMixin(serializers.Serializer):
@@ -57,6 +60,31 @@ class TaskRunPagination(KeysetPagination):
     ordering = ("created", "id")
 
 
+class RunLogSerializer(serializers.ModelSerializer):
+    level_name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = RunLog
+        fields = [
+            "id",
+            "flow_run",
+            "task_run",
+            "level",
+            "level_name",
+            "timestamp",
+            "logger",
+            "message",
+            "dropped",
+        ]
+        read_only_fields = fields
+
+
+class RunLogPagination(KeysetPagination):
+    page_size = 200
+    max_page_size = 1000
+    ordering = ("id",)
+
+
 class RunsPermission(HasRole):
     read_role = Role.VIEWER
     write_role = Role.OPERATOR
@@ -88,3 +116,28 @@ class FlowRunViewSet(viewsets.ReadOnlyModelViewSet):
         queryset = TaskRun.objects.filter(flow_run=run).select_related("result", "result__block")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(TaskRunSerializer(page, many=True).data)
+
+    @extend_schema(
+        responses=RunLogSerializer(many=True),
+        filters=False,
+        parameters=[
+            OpenApiParameter("level", str, description="minimum level: a number (30) or a name (warning)"),
+            OpenApiParameter("q", str, description="text in the message (case-insensitive)"),
+            OpenApiParameter("task_run", OpenApiTypes.UUID, description="only this task run's lines"),
+        ],
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="logs",
+        filter_backends=[],
+        pagination_class=RunLogPagination,
+    )
+    def logs(self, request, pk=None):
+        """The run's log lines, oldest first; ``level`` (a minimum: 30 or warning), ``q``, ``task_run``."""
+        run = self.get_object()
+        filterset = run_logs_filterset(run=run, params=request.query_params)
+        if filterset.is_bound and not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        page = self.paginate_queryset(filterset.qs)
+        return self.get_paginated_response(RunLogSerializer(page, many=True).data)

@@ -8,18 +8,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.formatting import duration_short
-from apps.core.pagination import PAGE_SIZE, KeysetPage, keyset_page
+from apps.core.pagination import PAGE_SIZE, KeysetPage, cursor_decode, cursor_encode, keyset_page
 from apps.results.models import ResultReference
 
 from .filters import FlowRunFilter
 from .models import FINAL_STATES, FlowRun, TaskRun
 from .registry import FlowRegistryError, flow_registry
 
-TASK_RUNS_SHOWN = 500
+# A run page shows one page of task runs (table and timeline) and a summary per task name, so a run
+# of 10,000 task runs serves as fast as one of 10.
+TASK_RUNS_SHOWN = 100
+TASK_GROUPS_SHOWN = 50
 # A bar narrower than this is invisible; very short tasks still get a sliver.
 BAR_MIN_WIDTH_PCT = 0.4
 
@@ -81,12 +84,58 @@ def runs_by_ids(*, ids: list[str]) -> list[FlowRun]:
     )
 
 
-def run_task_runs(*, run: FlowRun, limit: int = TASK_RUNS_SHOWN) -> tuple[list[TaskRun], bool]:
-    """(the first ``limit`` task runs of ``run`` in start order, whether there are more)."""
+def run_task_runs(
+    *, run: FlowRun, limit: int = TASK_RUNS_SHOWN, cursor: str | None = None, task_name: str = ""
+) -> tuple[list[TaskRun], str | None]:
+    """(a page of ``run``'s task runs in start order, the cursor of the next page or None).
+
+    ``cursor`` (from an earlier page) starts after that page's last row; ``task_name`` keeps one
+    task's runs. InvalidCursorError for a cursor this server did not make.
+    """
+    queryset = run.task_runs.select_related("result", "result__block")
+    if task_name:
+        queryset = queryset.filter(task_name=task_name)
+    if cursor:
+        _, created, pk = cursor_decode(cursor=cursor)
+        queryset = queryset.filter(Q(created__gt=created) | Q(pk__gt=pk), created__gte=created)
+    rows = list(queryset.order_by("created", "id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, cursor_encode(created=rows[-1].created, pk=rows[-1].pk) if more else None
+
+
+@dataclass
+class TaskGroup:
+    task_name: str
+    count: int
+    failed: int
+    running: int
+
+
+@dataclass
+class TaskSummary:
+    total: int
+    groups: list[TaskGroup]
+    more_groups: bool
+
+
+def run_task_summary(*, run: FlowRun, limit: int = TASK_GROUPS_SHOWN) -> TaskSummary:
+    """How many task runs ``run`` has, in all and per task name (with failed and unfinished ones)."""
+    not_final = Q(state__in=[state.value for state in FINAL_STATES])
     rows = list(
-        run.task_runs.select_related("result", "result__block").order_by("created", "id")[: limit + 1]
+        run.task_runs.order_by()
+        .values("task_name")
+        .annotate(
+            count=Count("id"),
+            failed=Count("id", filter=Q(state__in=["FAILED", "CRASHED"])),
+            running=Count("id", filter=~not_final),
+        )
+        .order_by("task_name")[: limit + 1]
     )
-    return rows[:limit], len(rows) > limit
+    groups = [TaskGroup(**row) for row in rows[:limit]]
+    more = len(rows) > limit
+    total = run.task_runs.count() if more else sum(group.count for group in groups)
+    return TaskSummary(total=total, groups=groups, more_groups=more)
 
 
 @dataclass

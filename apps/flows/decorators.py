@@ -144,6 +144,7 @@ class Task:
         refresh_cache: bool = False,
         result_storage_key: str | None = None,
         timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
     ) -> None:
         if not callable(fn):
             raise ConfigurationError(f"@task decorates a function, not {type(fn).__name__}")
@@ -173,6 +174,8 @@ class Task:
         self.refresh_cache = refresh_cache
         self.result_storage_key = result_storage_key
         self.timeout_seconds = timeout_seconds
+        # None: as the task's flow says.
+        self.log_prints = log_prints
         self.signature = inspect.signature(fn)
         update_wrapper(self, fn)
 
@@ -210,6 +213,7 @@ class Task:
             "refresh_cache": self.refresh_cache,
             "result_storage_key": self.result_storage_key,
             "timeout_seconds": self.timeout_seconds,
+            "log_prints": self.log_prints,
         }
         current.update(options)
         return Task(self.fn, **current)

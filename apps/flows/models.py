@@ -1,5 +1,7 @@
-"""Run records: every flow run and task run, its state history and a link to its result."""
+"""Run records: every flow run and task run, its state history and a link to its result, and the
+log lines of runs."""
 
+import logging
 import uuid
 from typing import Any
 
@@ -120,3 +122,47 @@ class TaskRun(RunBase):
 
     def __str__(self) -> str:
         return f"{self.task_name}/{self.name}"
+
+
+class RunLog(models.Model):
+    """One log line of a flow run, and of the task run that emitted it, if any.
+
+    ``dropped`` is non-zero only on the marker line that ends a run whose logs were cut at the
+    volume limit: it says how many lines were not kept.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    flow_run = models.ForeignKey(FlowRun, on_delete=models.CASCADE, related_name="logs", db_index=False)
+    # No database constraint: a running task's lines are written before its task run row, which the
+    # engine inserts in bulk when the task ends. Deleting a task run still deletes its lines.
+    task_run = models.ForeignKey(
+        TaskRun,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="logs",
+        db_constraint=False,
+        db_index=False,
+    )
+    level = models.PositiveSmallIntegerField()
+    timestamp = models.DateTimeField()
+    logger = models.CharField(max_length=200)
+    message = models.TextField()
+    dropped = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["flow_run", "id"], name="runlog_run_idx"),
+            models.Index(fields=["flow_run", "level", "id"], name="runlog_run_level_idx"),
+            models.Index(fields=["task_run", "id"], name="runlog_task_idx"),
+            models.Index(fields=["flow_run"], condition=models.Q(dropped__gt=0), name="runlog_dropped_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.logger}: {self.message[:80]}"
+
+    @property
+    def level_name(self) -> str:
+        """DEBUG, INFO, ... (a custom level reads "Level 25")."""
+        return logging.getLevelName(self.level)

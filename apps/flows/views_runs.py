@@ -1,8 +1,11 @@
 """Run pages: the runs list (filters in the URL, keyset pages, live rows) and a run's detail
-(parameters, state history, a timeline of its task runs and their results).
+(parameters, state history, a page of its task runs on a timeline and in a table, and its logs).
 
 htmx swaps only the table (filters, pages) or the live rows (polling); polling is rendered only
-while the page shows runs that are not final, so a page of finished runs makes no requests.
+while the page shows runs that are not final, so a page of finished runs makes no requests. On a
+run's page the logs filter and page in place, and tail while the run goes on: the polled fragment
+leaves its trigger out once the run is final. Without JavaScript the same querystring loads the
+full page.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from apps.core.permissions import role_required
 from apps.core.roles import Role
 
 from . import browse
+from .logs.browse import run_logs_page
 from .models import FlowRun
 
 
@@ -53,14 +57,30 @@ def run_detail(request, pk):
     run = get_object_or_404(
         FlowRun.objects.select_related("result", "result__block", "parent_flow_run"), pk=pk
     )
-    task_runs, more = browse.run_task_runs(run=run)
-    context = {
-        "run": run,
-        "task_runs": task_runs,
-        "more_task_runs": more,
-        "timeline": browse.timeline_build(run=run, task_runs=task_runs),
-    }
+    params = request.GET
     htmx = request.htmx
-    if htmx and not htmx.history_restore_request and htmx.target == "run-live":
+    target = htmx.target if htmx and not htmx.history_restore_request else None
+    context = {"run": run, "logs": run_logs_page(run=run, params=params, after=params.get("logs_after"))}
+    if target in ("run-logs", "log-tail"):
+        return render(request, f"flows/runs/run_detail.html#{target}", context)
+    task_name = params.get("task", "")
+    error = ""
+    try:
+        task_runs, next_cursor = browse.run_task_runs(
+            run=run, cursor=params.get("tasks_cursor"), task_name=task_name
+        )
+    except InvalidCursorError as exc:
+        error = str(exc)
+        task_runs, next_cursor = browse.run_task_runs(run=run, task_name=task_name)
+    context.update(
+        task_runs=task_runs,
+        tasks_next_cursor=next_cursor,
+        tasks_paged=bool(params.get("tasks_cursor")) and not error,
+        task_name=task_name,
+        tasks_error=error,
+        task_summary=browse.run_task_summary(run=run),
+        timeline=browse.timeline_build(run=run, task_runs=task_runs),
+    )
+    if target == "run-live":
         return render(request, "flows/runs/run_detail.html#run-live", context)
     return render(request, "flows/runs/run_detail.html", context)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
 from apps.blocks.filesystems import S3, LocalFileSystem
 
@@ -48,6 +49,18 @@ def result_settings(settings, tmp_path, monkeypatch):
     lock_managers_clear()
     targets_shared_clear()
     return settings
+
+
+@pytest.fixture
+def api(make_user):
+    """api("viewer") is an API client signed in as a new user with that role (None: no role)."""
+
+    def client_for(role):
+        client = APIClient()
+        client.force_authenticate(make_user(role))
+        return client
+
+    return client_for
 
 
 @pytest.fixture

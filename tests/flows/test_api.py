@@ -10,16 +10,6 @@ from apps.flows.models import FlowRun
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(make_user):
-    def client_for(role):
-        client = APIClient()
-        client.force_authenticate(make_user(role))
-        return client
-
-    return client_for
-
-
 def test_anonymous_requests_are_401():
     assert APIClient().get("/api/flows/").status_code == 401
 

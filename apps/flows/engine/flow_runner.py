@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import builtins
 import datetime as dt
-import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +17,7 @@ from apps.flows.engine.ids import fast_uuid4, worker_identity
 from apps.flows.engine.recorder import RunRecorder
 from apps.flows.engine.targets import result_persist
 from apps.flows.engine.timeouts import FlowTimeoutError, alarm, thread_timeout_call
+from apps.flows.logs.capture import run_logging_install
 from apps.flows.models import FlowRun
 from apps.flows.parameters import parameters_jsonable
 from apps.flows.rules import PersistenceDisabledError, flow_should_persist, retry_delay_for
@@ -73,6 +71,7 @@ def flow_run_execute(
     attempt_offset: int = 0,
 ) -> State:
     """Run ``flow`` with ``parameters``, recording it in ``flow_run`` (created when not given)."""
+    run_logging_install()
     parent = flow_run_context_var.get()
     if flow_run is None:
         flow_run = flow_run_create(flow, parameters, parent=parent, state=StateType.RUNNING)
@@ -206,30 +205,11 @@ def _flow_body_run(flow: Any, parameters: dict[str, Any], context: FlowRunContex
     if flow.timeout_seconds:
         with alarm(flow.timeout_seconds, what=f"flow {flow.name!r}") as armed:
             if armed:
-                return _with_stdout(flow, body)
+                return body()
         return thread_timeout_call(
-            lambda: _with_stdout(flow, body),
+            body,
             seconds=flow.timeout_seconds,
             what=f"flow {flow.name!r}",
             error=FlowTimeoutError,
         )
-    return _with_stdout(flow, body)
-
-
-def _with_stdout(flow: Any, body: Callable[[], Any]) -> Any:
-    if not flow.log_prints:
-        return body()
-    original_print = builtins.print
-    flow_logger = logging.getLogger(f"apps.flows.run.{flow.name}")
-
-    def print_to_log(*args, sep=" ", end="\n", file=None, flush=False):
-        if file is None:
-            flow_logger.info(sep.join(str(arg) for arg in args))
-        else:
-            original_print(*args, sep=sep, end=end, file=file, flush=flush)
-
-    builtins.print = print_to_log
-    try:
-        return body()
-    finally:
-        builtins.print = original_print
+    return body()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
@@ -16,16 +18,39 @@ class unmapped:
         self.value = value
 
 
-class TaskFuture:
-    """A task submitted to the flow's thread pool: ``.result()``, ``.wait()``, ``.state``."""
+# How often a thread waiting for a task does its own work meanwhile (the flow's: writing log lines).
+WAIT_SLICE_SECONDS = 1.0
 
-    def __init__(self, future: Future, *, task_name: str) -> None:
+
+class TaskFuture:
+    """A task submitted to the flow's thread pool: ``.result()``, ``.wait()``, ``.state``.
+
+    ``while_waiting`` is called about every WAIT_SLICE_SECONDS while a caller waits for the task.
+    """
+
+    def __init__(
+        self, future: Future, *, task_name: str, while_waiting: Callable[[], None] | None = None
+    ) -> None:
         self._future = future
         self.task_name = task_name
+        self.while_waiting = while_waiting
+
+    def _outcome(self, timeout: float | None) -> State:
+        if self.while_waiting is None or self._future.done():
+            return self._future.result(timeout=timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = WAIT_SLICE_SECONDS if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                return self._future.result(timeout=min(WAIT_SLICE_SECONDS, remaining))
+            except FutureTimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                self.while_waiting()
 
     def wait(self, timeout: float | None = None) -> State | None:
         try:
-            return self._future.result(timeout=timeout)
+            return self._outcome(timeout)
         except FutureTimeoutError:
             return None
 
@@ -37,7 +62,7 @@ class TaskFuture:
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         try:
-            state = self._future.result(timeout=timeout)
+            state = self._outcome(timeout)
         except FutureTimeoutError:
             raise TimeoutError(f"task {self.task_name!r} did not finish within {timeout} s") from None
         return state.result(raise_on_failure=raise_on_failure)

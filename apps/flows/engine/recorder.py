@@ -18,6 +18,7 @@ from apps.core.bulk import (
     statements_run_as_one,
     update_statement,
 )
+from apps.flows.logs.buffer import RunLogBuffer
 from apps.flows.models import FlowRun, TaskRun
 from apps.flows.states import State, StateType
 from apps.results.models import ResultReference
@@ -40,6 +41,7 @@ class RunRecorder:
         self._pending: list[tuple[Any, PendingReference | Future | None]] = []
         self._guard = threading.Lock()
         self._last_flush = time.monotonic()
+        self.logs = RunLogBuffer(flow_run.pk)
 
     def task_run_done(self, run: Any, pending: PendingReference | Future | None) -> None:
         with self._guard:
@@ -49,6 +51,7 @@ class RunRecorder:
     def maybe_flush(self) -> None:
         if threading.get_ident() != self.owner_thread:
             return
+        self.logs.maybe_flush()
         with self._guard:
             due = len(self._pending) >= RECORD_FLUSH_EVERY or (
                 self._pending and time.monotonic() - self._last_flush >= RECORD_FLUSH_SECONDS
@@ -71,7 +74,11 @@ class RunRecorder:
     def flush(
         self, *, flow_run_fields: list[str] | None = None, flow_result: PendingReference | None = None
     ) -> None:
-        """Write the buffered task runs; with ``flow_run_fields``, the flow run's end in the same go."""
+        """Write the buffered task runs; with ``flow_run_fields``, the flow run's end in the same go.
+
+        Log lines go first, so once the run's state is final all its lines are readable.
+        """
+        self.logs.flush(final=bool(flow_run_fields))
         with self._guard:
             buffered, self._pending = self._pending, []
             self._last_flush = time.monotonic()

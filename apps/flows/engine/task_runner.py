@@ -73,7 +73,8 @@ def task_submit(task: Any, args: tuple, kwargs: dict, *, wait_for: Any = None) -
         return TaskFuture(future, task_name=task.name)
     prepared = _task_prepare(task, args, kwargs, flow_context=flow_context, wait_for=wait_for)
     future = flow_context.executor.submit(contextvars.copy_context().run, _task_execute, prepared)
-    result = TaskFuture(future, task_name=task.name)
+    # The flow's thread writes the run's log lines while it waits, so a page tails them live.
+    result = TaskFuture(future, task_name=task.name, while_waiting=flow_context.recorder.logs.maybe_flush)
     flow_context.futures.append(result)
     return result
 
