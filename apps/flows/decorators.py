@@ -44,11 +44,62 @@ def _check_result_options(*, name: str, persist_result: Any, result_storage: Any
     storage_spec_kind(result_storage)
 
 
-class Flow:
+class _Decorated:
+    """What flows and tasks share: the options they check, keep and copy in ``with_options``."""
+
+    OPTIONS: tuple[str, ...] = ()
+    fn: Callable
+
+    def _common_options_set(
+        self,
+        *,
+        label: str,
+        retries: int,
+        retry_delay_seconds: float | list[float],
+        persist_result: bool | None,
+        result_storage: Any,
+        result_serializer: Any,
+        timeout_seconds: float | None,
+        log_prints: bool | None,
+    ) -> None:
+        _check_common(
+            name=label,
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds,
+        )
+        _check_result_options(name=label, persist_result=persist_result, result_storage=result_storage)
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.timeout_seconds = timeout_seconds
+        self.log_prints = log_prints
+
+    def with_options(self, **options: Any):
+        """A copy with some options changed, as Prefect's ``with_options``."""
+        current = {option: getattr(self, option) for option in self.OPTIONS}
+        current.update(options)
+        return type(self)(self.fn, **current)
+
+
+class Flow(_Decorated):
     """A function run as a flow. Call it to run in this process; ``.submit()`` sends it to a worker."""
 
     # Templates must show a flow, never run it by resolving {{ flow.name }}.
     do_not_call_in_templates = True
+    OPTIONS = (
+        "name",
+        "retries",
+        "retry_delay_seconds",
+        "persist_result",
+        "result_storage",
+        "result_serializer",
+        "timeout_seconds",
+        "log_prints",
+        "description",
+    )
 
     def __init__(
         self,
@@ -68,22 +119,16 @@ class Flow:
             raise ConfigurationError(f"@flow decorates a function, not {type(fn).__name__}")
         self.fn = fn
         self.name = name or fn.__name__.replace("_", "-")
-        _check_common(
-            name=f"flow {self.name!r}",
+        self._common_options_set(
+            label=f"flow {self.name!r}",
             retries=retries,
             retry_delay_seconds=retry_delay_seconds,
+            persist_result=persist_result,
+            result_storage=result_storage,
+            result_serializer=result_serializer,
             timeout_seconds=timeout_seconds,
+            log_prints=log_prints,
         )
-        _check_result_options(
-            name=f"flow {self.name!r}", persist_result=persist_result, result_storage=result_storage
-        )
-        self.retries = retries
-        self.retry_delay_seconds = retry_delay_seconds
-        self.persist_result = persist_result
-        self.result_storage = result_storage
-        self.result_serializer = result_serializer
-        self.timeout_seconds = timeout_seconds
-        self.log_prints = log_prints
         self.description = description if description is not None else inspect.getdoc(fn) or ""
         self.signature = inspect.signature(fn)
         update_wrapper(self, fn)
@@ -104,30 +149,29 @@ class Flow:
 
         return flow_submit(self, parameters)
 
-    def with_options(self, **options: Any) -> Flow:
-        current = {
-            "name": self.name,
-            "retries": self.retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "persist_result": self.persist_result,
-            "result_storage": self.result_storage,
-            "result_serializer": self.result_serializer,
-            "timeout_seconds": self.timeout_seconds,
-            "log_prints": self.log_prints,
-            "description": self.description,
-        }
-        current.update(options)
-        return Flow(self.fn, **current)
-
     def parameters_schema(self) -> list[dict[str, Any]]:
         """The flow's parameters: name, annotation, default and whether it is required."""
         return signature_parameters(self.signature)
 
 
-class Task:
+class Task(_Decorated):
     """A function run as a task: call it, ``.submit()`` it to the flow's pool or ``.map()`` it."""
 
     do_not_call_in_templates = True
+    OPTIONS = (
+        "name",
+        "retries",
+        "retry_delay_seconds",
+        "persist_result",
+        "result_storage",
+        "result_serializer",
+        "cache_key_fn",
+        "cache_expiration",
+        "refresh_cache",
+        "result_storage_key",
+        "timeout_seconds",
+        "log_prints",
+    )
 
     def __init__(
         self,
@@ -151,31 +195,27 @@ class Task:
         self.fn = fn
         self.name = name or fn.__name__
         label = f"task {self.name!r}"
-        _check_common(
-            name=label,
+        # log_prints None: as the task's flow says.
+        self._common_options_set(
+            label=label,
             retries=retries,
             retry_delay_seconds=retry_delay_seconds,
+            persist_result=persist_result,
+            result_storage=result_storage,
+            result_serializer=result_serializer,
             timeout_seconds=timeout_seconds,
+            log_prints=log_prints,
         )
-        _check_result_options(name=label, persist_result=persist_result, result_storage=result_storage)
         if cache_key_fn is not None and not callable(cache_key_fn):
             raise ConfigurationError(f"{label}: cache_key_fn must be a function (context, parameters) -> str")
         if cache_expiration is not None and not isinstance(cache_expiration, dt.timedelta):
             raise ConfigurationError(f"{label}: cache_expiration must be a datetime.timedelta")
         if result_storage_key is not None and not isinstance(result_storage_key, str):
             raise ConfigurationError(f"{label}: result_storage_key must be a string template")
-        self.retries = retries
-        self.retry_delay_seconds = retry_delay_seconds
-        self.persist_result = persist_result
-        self.result_storage = result_storage
-        self.result_serializer = result_serializer
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
         self.refresh_cache = refresh_cache
         self.result_storage_key = result_storage_key
-        self.timeout_seconds = timeout_seconds
-        # None: as the task's flow says.
-        self.log_prints = log_prints
         self.signature = inspect.signature(fn)
         update_wrapper(self, fn)
 
@@ -199,24 +239,6 @@ class Task:
         from apps.flows.engine.task_runner import task_map
 
         return task_map(self, args, kwargs, wait_for=wait_for)
-
-    def with_options(self, **options: Any) -> Task:
-        current = {
-            "name": self.name,
-            "retries": self.retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "persist_result": self.persist_result,
-            "result_storage": self.result_storage,
-            "result_serializer": self.result_serializer,
-            "cache_key_fn": self.cache_key_fn,
-            "cache_expiration": self.cache_expiration,
-            "refresh_cache": self.refresh_cache,
-            "result_storage_key": self.result_storage_key,
-            "timeout_seconds": self.timeout_seconds,
-            "log_prints": self.log_prints,
-        }
-        current.update(options)
-        return Task(self.fn, **current)
 
 
 def flow(__fn: Callable | None = None, **options: Any):
