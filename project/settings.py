@@ -243,6 +243,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcasts (ping, inspect) go through this folder: Kombu's default is relative to the
+        # working directory, so the web process and a worker started elsewhere would not meet.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = None
@@ -278,6 +281,15 @@ RESULTS_PERSIST_BY_DEFAULT = _profile.setting_bool(
 FLOW_MODULES = env.list("FLOW_MODULES", default=["examples.flows"])
 
 HEALTHZ_TIMEOUT_SECONDS = env.float("HEALTHZ_TIMEOUT_SECONDS", default=2.0)
+# Workers page, /healthz and waiting runs: how long a ping or inspect broadcast waits for answers
+# (the filesystem broker polls its folders every second, so it needs more than Redis).
+WORKERS_INSPECT_TIMEOUT_SECONDS = env.float(
+    "WORKERS_INSPECT_TIMEOUT_SECONDS", default=2.0 if CELERY_BROKER_URL.startswith("filesystem://") else 1.0
+)
+# How long the answer is reused by the pages that explain why a run waits.
+WORKERS_REPORT_CACHE_SECONDS = env.float("WORKERS_REPORT_CACHE_SECONDS", default=5.0)
+# A run still Scheduled or Pending after this many seconds says why on its page and in the runs list.
+FLOWS_WAITING_WARNING_SECONDS = env.float("FLOWS_WAITING_WARNING_SECONDS", default=60.0)
 
 LOGGING = {
     "version": 1,
