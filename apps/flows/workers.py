@@ -85,8 +85,14 @@ class QueueLength:
     error: str = ""
 
 
+def broker_read_url() -> str:
+    # Celery's broker_url gives CELERY_BROKER_URL from the environment precedence over the
+    # configuration; the read URL is the one its consumers use.
+    return str(app.conf.broker_read_url or "")
+
+
 def broker_is_filesystem() -> bool:
-    return str(app.conf.broker_url or "").startswith("filesystem://")
+    return broker_read_url().startswith("filesystem://")
 
 
 def _replies(replies: list[dict] | dict | None) -> dict:
@@ -217,7 +223,7 @@ def queues_lengths(*, queues: list[str], report: WorkersReport, timeout: float) 
             import redis
 
             client = redis.Redis.from_url(
-                app.conf.broker_url, socket_connect_timeout=timeout, socket_timeout=timeout
+                broker_read_url(), socket_connect_timeout=timeout, socket_timeout=timeout
             )
             try:
                 lengths = {name: _queue_length_redis(client, name) for name in queues}
