@@ -246,6 +246,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Broadcasts (ping, inspect) go through this folder: Kombu's default is relative to the
         # working directory, so the web process and a worker started elsewhere would not meet.
         "control_folder": str(_broker_dir / "control"),
+        # Kombu polls the folders every second by default: a run and a ping answer waited that long.
+        "polling_interval": 0.25,
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = None
@@ -281,11 +283,8 @@ RESULTS_PERSIST_BY_DEFAULT = _profile.setting_bool(
 FLOW_MODULES = env.list("FLOW_MODULES", default=["examples.flows"])
 
 HEALTHZ_TIMEOUT_SECONDS = env.float("HEALTHZ_TIMEOUT_SECONDS", default=2.0)
-# Workers page, /healthz and waiting runs: how long a ping or inspect broadcast waits for answers
-# (the filesystem broker polls its folders every second, so it needs more than Redis).
-WORKERS_INSPECT_TIMEOUT_SECONDS = env.float(
-    "WORKERS_INSPECT_TIMEOUT_SECONDS", default=2.0 if CELERY_BROKER_URL.startswith("filesystem://") else 1.0
-)
+# Workers page, /healthz and waiting runs: how long a ping or inspect broadcast waits for answers.
+WORKERS_INSPECT_TIMEOUT_SECONDS = env.float("WORKERS_INSPECT_TIMEOUT_SECONDS", default=1.0)
 # How long the answer is reused by the pages that explain why a run waits.
 WORKERS_REPORT_CACHE_SECONDS = env.float("WORKERS_REPORT_CACHE_SECONDS", default=5.0)
 # A run still Scheduled or Pending after this many seconds says why on its page and in the runs list.
