@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from apps.core.permissions import HasRole
 from apps.core.roles import Role
 
-from .workers import queues_known, queues_lengths, workers_inspect
+from .workers import workers_overview
 
 
 class ActiveTaskSerializer(serializers.Serializer):
@@ -52,8 +52,6 @@ class WorkersView(APIView):
 
     @extend_schema(responses=WorkersSerializer, summary="Live workers and queue lengths")
     def get(self, request):
-        timeout = settings.WORKERS_INSPECT_TIMEOUT_SECONDS
-        report = workers_inspect(timeout=timeout)
-        queues = queues_lengths(queues=queues_known(report=report), report=report, timeout=timeout)
+        report, queues = workers_overview(timeout=settings.WORKERS_INSPECT_TIMEOUT_SECONDS)
         data = {"checked": report.checked, "error": report.error, "workers": report.workers, "queues": queues}
         return Response(WorkersSerializer(data).data)

@@ -9,13 +9,12 @@ from django.views.decorators.http import require_safe
 from apps.core.permissions import role_required
 from apps.core.roles import Role
 
-from .workers import queues_known, queues_lengths, workers_inspect
+from .workers import workers_overview
 
 
 @role_required(Role.VIEWER)
 @require_safe
 def worker_list(request):
     timeout = settings.WORKERS_INSPECT_TIMEOUT_SECONDS
-    report = workers_inspect(timeout=timeout)
-    queues = queues_lengths(queues=queues_known(report=report), report=report, timeout=timeout)
+    report, queues = workers_overview(timeout=timeout)
     return render(request, "flows/workers.html", {"report": report, "queues": queues, "timeout": timeout})

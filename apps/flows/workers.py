@@ -235,6 +235,12 @@ def queues_lengths(*, queues: list[str], report: WorkersReport, timeout: float) 
     return [QueueLength(name, lengths[name], len(report.consumers(name))) for name in queues]
 
 
+def workers_overview(*, timeout: float) -> tuple[WorkersReport, list[QueueLength]]:
+    """The workers and the lengths of every known queue: what the Workers page and its API show."""
+    report = workers_inspect(timeout=timeout)
+    return report, queues_lengths(queues=queues_known(report=report), report=report, timeout=timeout)
+
+
 def flow_run_waiting_reason(*, report: WorkersReport, queue: str, queued: int | None) -> str:
     """Why a run waits in ``queue``: no broker, no worker, no consumer of the queue, or busy workers."""
     if report.error:
