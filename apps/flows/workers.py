@@ -26,7 +26,7 @@ from .states import StateType
 
 LAST_SEEN_CACHE_KEY = "flows:workers:last-seen"
 LAST_SEEN_KEEP_SECONDS = 24 * 3600
-REPORT_CACHE_KEY = "flows:workers:report"
+WAITING_CACHE_KEY = "flows:workers:waiting:{queue}"
 # Kombu's Redis transport keeps a message of priority p > 0 in the list "<queue>\x06\x16<p>".
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"
 REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
@@ -177,15 +177,6 @@ def workers_inspect(*, timeout: float) -> WorkersReport:
     return WorkersReport(workers=workers, checked=now)
 
 
-def workers_report_cached(*, timeout: float, max_age: float) -> WorkersReport:
-    """``workers_inspect``, reused for ``max_age`` seconds: pages that explain waiting runs ask often."""
-    report = cache.get(REPORT_CACHE_KEY)
-    if report is None:
-        report = workers_inspect(timeout=timeout)
-        cache.set(REPORT_CACHE_KEY, report, max_age)
-    return report
-
-
 def flow_runs_queue() -> str:
     """The queue flow runs are sent to (the project routes none elsewhere, but a deployment may)."""
     route = app.amqp.router.route({}, "flows.run", args=(), kwargs={})
@@ -266,14 +257,24 @@ def flow_run_is_stale(*, run, now: dt.datetime | None = None) -> bool:
     return age.total_seconds() > settings.FLOWS_WAITING_WARNING_SECONDS
 
 
+def queue_waiting_reason(*, queue: str) -> str:
+    """``flow_run_waiting_reason`` for ``queue`` now, reused for WORKERS_REPORT_CACHE_SECONDS: a runs
+    list of waiting runs (polled every few seconds) asks the workers once, not once per row."""
+    key = WAITING_CACHE_KEY.format(queue=queue)
+    reason = cache.get(key)
+    if reason is None:
+        timeout = settings.WORKERS_INSPECT_TIMEOUT_SECONDS
+        report = workers_inspect(timeout=timeout)
+        queued = None
+        if not report.error:
+            queued = queues_lengths(queues=[queue], report=report, timeout=timeout)[0].length
+        reason = flow_run_waiting_reason(report=report, queue=queue, queued=queued)
+        cache.set(key, reason, settings.WORKERS_REPORT_CACHE_SECONDS)
+    return reason
+
+
 def flow_run_waiting_explain(*, run) -> str:
     """Why ``run`` has not started, or "" while it is young or no longer waiting."""
     if not flow_run_is_stale(run=run):
         return ""
-    timeout = settings.WORKERS_INSPECT_TIMEOUT_SECONDS
-    report = workers_report_cached(timeout=timeout, max_age=settings.WORKERS_REPORT_CACHE_SECONDS)
-    queue = flow_runs_queue()
-    queued = None
-    if not report.error:
-        queued = queues_lengths(queues=[queue], report=report, timeout=timeout)[0].length
-    return flow_run_waiting_reason(report=report, queue=queue, queued=queued)
+    return queue_waiting_reason(queue=flow_runs_queue())
