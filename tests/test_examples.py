@@ -105,6 +105,13 @@ def test_the_flows_page_warns_about_a_missing_storage_block(examples_registered,
     assert "Storage block <code>s3/prod</code> does not exist" in html
 
 
+def test_the_run_form_warns_before_a_run_that_would_fail(examples_registered, operator_client):
+    html = operator_client.get(reverse("flows:flow-run", args=["quiz"])).content.decode()
+    assert "the block <code>s3/dev</code>, which does not exist" in html
+    html = operator_client.get(reverse("flows:flow-run", args=["sum-numbers"])).content.decode()
+    assert "storage-missing" not in html
+
+
 def test_no_warning_when_the_blocks_exist(examples_registered, example_buckets, s3_settings, viewer_client):
     examples_setup(s3_settings, example_buckets)
     html = viewer_client.get(reverse("flows:flow-list")).content.decode()

@@ -86,7 +86,10 @@ def flow_run(request, name: str):
             handle = flow_run_submit(flow_name=name, parameters=parameters)
             messages.success(request, f"Run of {name} submitted.")
             return redirect("flows:run-detail", pk=handle.id)
-    return render(request, "flows/flow_run.html", {"flow": flow, "name": name, "form": form})
+    missing = flows_storage_missing(flows={name: flow}).get(name)
+    return render(
+        request, "flows/flow_run.html", {"flow": flow, "name": name, "form": form, "storage_missing": missing}
+    )
 
 
 def _required(flow) -> set[str]:
