@@ -13,6 +13,7 @@ listed, as gone, with the time it was last seen.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ WAITING_CACHE_KEY = "flows:workers:waiting:{queue}"
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"
 REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
 WAITING_STATES = (StateType.SCHEDULED, StateType.PENDING)
+CONTROL_MESSAGE_MAX_AGE_SECONDS = 60.0
 
 
 class BrokerUnreachableError(Exception):
@@ -104,8 +106,31 @@ def _replies(replies: list[dict] | dict | None) -> dict:
     return merged
 
 
+def broker_control_sweep(*, older_than: float = CONTROL_MESSAGE_MAX_AGE_SECONDS) -> int:
+    """Delete the filesystem broker's stale broadcast files; how many went.
+
+    That transport never unbinds a stopped worker's control queue nor expires messages, so each
+    ping or inspect leaves a file per stopped worker (and replies that came too late) in the
+    messages folder. A control message still useful is read within a second; older ones only pile up.
+    """
+    if not broker_is_filesystem():
+        return 0
+    folder = Path(app.conf.broker_transport_options["data_folder_in"])
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in folder.glob("*.pidbox.msg"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # consumed meanwhile
+    return removed
+
+
 def workers_ping(*, timeout: float) -> list[str]:
     """Names of the workers that answer a ping within ``timeout`` seconds."""
+    broker_control_sweep()
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=timeout)

@@ -18,6 +18,7 @@ from apps.flows.submission import flow_run_submit
 from apps.flows.workers import (
     WorkerInfo,
     WorkersReport,
+    broker_control_sweep,
     flow_run_waiting_explain,
     flow_run_waiting_reason,
     queues_lengths,
@@ -140,6 +141,16 @@ def test_on_the_filesystem_broker_queue_lengths_count_the_message_files(tmp_path
         q.name: q.length for q in queues_lengths(queues=["celery", "cleanup"], report=report, timeout=1)
     }
     assert lengths == {"celery": 3, "cleanup": 1}
+
+    # A stopped worker's control queue stays bound there: broadcasts to it pile up until swept.
+    stale = folders["in"] / "1_0000.gone@host.celery.pidbox.msg"
+    fresh = folders["in"] / "2_0000.gone@host.celery.pidbox.msg"
+    stale.write_text("{}")
+    fresh.write_text("{}")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert broker_control_sweep() == 1
+    assert not stale.exists() and fresh.exists()
+    assert len(list(folders["in"].glob("*.celery.msg"))) == 3  # runs are never swept
 
 
 def test_a_queue_nobody_consumes_is_named_as_the_reason():
