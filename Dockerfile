@@ -23,4 +23,6 @@ RUN DJANGO_SECRET_KEY=build-only RESULTDECK_SECRETS_KEY=ZmFrZS1rZXktZm9yLWJ1aWxk
 USER resultdeck
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
-CMD ["gunicorn", "project.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Workers and threads per worker: GUNICORN_WORKERS (default 3) and GUNICORN_THREADS (default 4);
+# see gunicorn.conf.py.
+CMD ["gunicorn", "project.wsgi:application", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

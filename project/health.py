@@ -1,7 +1,9 @@
 """/healthz: the health of the parts a load balancer cares about: database, broker, default storage.
 
 Each check runs under a timeout and reports a short reason, never a secret (URLs are shown
-without credentials).
+without credentials). The ``workers`` check (at least one Celery worker answers a ping) is
+reported but does not make the status unhealthy: the web server works without workers (runs wait
+in their queue), and a load balancer must not take the dashboard away because workers are down.
 """
 
 import time
@@ -20,9 +22,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.core.roles import Role, user_has_role
+from apps.flows.workers import workers_ping
 from apps.results.defaults import default_result_storage
 
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
+# The workers check runs beside the others (a ping waits its whole timeout when no worker is up);
+# its own pool, so it never waits on a thread of the pool it occupies.
+_workers_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="healthz-workers")
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,17 @@ def _check_storage() -> str:
     return storage.location
 
 
+def _check_workers() -> str:
+    names = workers_ping(timeout=settings.WORKERS_INSPECT_TIMEOUT_SECONDS)
+    if not names:
+        raise RuntimeError("no worker answered a ping")
+    return f"{len(names)} worker{'s' if len(names) != 1 else ''} up"
+
+
+# Reported in the body; their failure leaves the status "ok".
+ADVISORY_CHECKS = frozenset({"workers"})
+
+
 def _run(name: str, check: Callable[[], str], timeout: float) -> CheckResult:
     started = time.monotonic()
     future = _executor.submit(check)
@@ -83,7 +100,14 @@ def _run(name: str, check: Callable[[], str], timeout: float) -> CheckResult:
 def health_check_all() -> list[CheckResult]:
     timeout = settings.HEALTHZ_TIMEOUT_SECONDS
     checks = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}
-    return [_run(name, fn, timeout) for name, fn in checks.items()]
+    workers = _workers_executor.submit(_run, "workers", _check_workers, _workers_timeout())
+    results = [_run(name, fn, timeout) for name, fn in checks.items()]
+    return [*results, workers.result()]
+
+
+def _workers_timeout() -> float:
+    # The ping's own timeout, plus the time to reach the broker.
+    return settings.WORKERS_INSPECT_TIMEOUT_SECONDS + settings.HEALTHZ_TIMEOUT_SECONDS
 
 
 @login_not_required
@@ -91,7 +115,7 @@ def health_check_all() -> list[CheckResult]:
 @require_GET
 def healthz(request):
     results = health_check_all()
-    healthy = all(r.ok for r in results)
+    healthy = all(r.ok for r in results if r.name not in ADVISORY_CHECKS)
     # Details (storage path, database engine, broker address) are for signed-in users with a role.
     detailed = user_has_role(request.user, Role.VIEWER)
     body = {

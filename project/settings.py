@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "apps.core",
@@ -223,6 +224,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["apps.core.permissions.HasRole"],
+    # Swagger UI and ReDoc are served from our static files at the versions the sidecar pins, so
+    # the docs work offline and do not change under us.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: JSON only, so no pickle ever crosses the broker; late acks so a killed worker hands
@@ -237,6 +243,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcasts (ping, inspect) go through this folder: Kombu's default is relative to the
+        # working directory, so the web process and a worker started elsewhere would not meet.
+        "control_folder": str(_broker_dir / "control"),
+        # Kombu polls the folders every second by default: a run and a ping answer waited that long.
+        "polling_interval": 0.25,
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = None
@@ -277,6 +288,12 @@ if RESULTDECK_SANDBOX_ISOLATION not in ("required", "fallback"):
     raise ImproperlyConfigured("RESULTDECK_SANDBOX_ISOLATION is required or fallback")
 
 HEALTHZ_TIMEOUT_SECONDS = env.float("HEALTHZ_TIMEOUT_SECONDS", default=2.0)
+# Workers page, /healthz and waiting runs: how long a ping or inspect broadcast waits for answers.
+WORKERS_INSPECT_TIMEOUT_SECONDS = env.float("WORKERS_INSPECT_TIMEOUT_SECONDS", default=1.0)
+# How long the answer is reused by the pages that explain why a run waits.
+WORKERS_REPORT_CACHE_SECONDS = env.float("WORKERS_REPORT_CACHE_SECONDS", default=5.0)
+# A run still Scheduled or Pending after this many seconds says why on its page and in the runs list.
+FLOWS_WAITING_WARNING_SECONDS = env.float("FLOWS_WAITING_WARNING_SECONDS", default=60.0)
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,16 @@ venv_ensure() {
   fi
 }
 
+pip_ensure_pinned() {  # pip_ensure_pinned PACKAGE FILE: install PACKAGE at the version FILE pins
+  local pkg=$1 file=$2 pin installed
+  pin=$(grep -i "^$pkg==" "$file") || { echo "$pkg is not pinned in $file" >&2; return 1; }
+  installed=$(.venv/bin/python -m pip show "$pkg" 2>/dev/null | sed -n 's/^Version: //p')
+  if [ "$installed" != "${pin#*==}" ]; then
+    echo "Installing $pin..."
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$pin"
+  fi
+}
+
 apt_ensure() {  # apt_ensure COMMAND PACKAGE: install a Debian package when its command is missing
   local cmd=$1 pkg=$2
   [ -x "$cmd" ] || command -v "$cmd" >/dev/null 2>&1 && return 0

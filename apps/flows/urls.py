@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_runs
+from . import views, views_runs, views_workers
 
 app_name = "flows"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("flows/<str:name>/run", views.flow_run, name="flow-run"),
     path("runs/", views_runs.run_list, name="run-list"),
     path("runs/<uuid:pk>/", views_runs.run_detail, name="run-detail"),
+    path("workers/", views_workers.worker_list, name="worker-list"),
 ]

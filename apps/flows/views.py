@@ -15,12 +15,14 @@ from apps.core.roles import Role, user_has_role
 
 from .parameters import parameters_validate, signature_parameters
 from .registry import FlowNotFoundError, flow_get, flow_registry
+from .storage_check import flows_storage_missing
 from .submission import flow_run_submit
 
 
 @role_required(Role.VIEWER)
 @require_safe
 def flow_list(request):
+    missing = flows_storage_missing()
     flows = [
         {
             "name": name,
@@ -28,6 +30,7 @@ def flow_list(request):
             "parameters": signature_parameters(flow.signature),
             "retries": flow.retries,
             "persist_result": flow.persist_result,
+            "storage_missing": missing.get(name),
         }
         for name, flow in flow_registry().items()
     ]
@@ -37,6 +40,7 @@ def flow_list(request):
         {
             "flows": flows,
             "can_run": user_has_role(request.user, Role.OPERATOR),
+            "storage_missing": bool(missing),
         },
     )
 
@@ -82,7 +86,10 @@ def flow_run(request, name: str):
             handle = flow_run_submit(flow_name=name, parameters=parameters)
             messages.success(request, f"Run of {name} submitted.")
             return redirect("flows:run-detail", pk=handle.id)
-    return render(request, "flows/flow_run.html", {"flow": flow, "name": name, "form": form})
+    missing = flows_storage_missing(flows={name: flow}).get(name)
+    return render(
+        request, "flows/flow_run.html", {"flow": flow, "name": name, "form": form, "storage_missing": missing}
+    )
 
 
 def _required(flow) -> set[str]:

@@ -19,10 +19,11 @@ from typing import Any
 
 import pydantic_core
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from apps.blocks.filesystems import LocalFileSystem, StorageError, WritableFileSystem
+from apps.core.db import COUNT_LIMIT, BoundedCount, bounded_count
 
 from .format.layout import LAYOUT_HEAD_BYTES, Layout, head_read
 from .models import ExpirationSource, ResultReference
@@ -303,3 +304,24 @@ def expiring_soon(
         .select_related("block")
         .order_by("expiration", "id")
     )
+
+
+@dataclass(frozen=True)
+class ExpiringTotals:
+    count: BoundedCount
+    size_bytes: int
+
+    @property
+    def is_partial(self) -> bool:
+        return self.count.more
+
+
+def expiring_totals(*, queryset: QuerySet, limit: int = COUNT_LIMIT) -> ExpiringTotals:
+    """How many results ``queryset`` (``expiring_soon``) holds and their bytes, over its first ``limit``.
+
+    Both read at most ``limit + 1`` rows along the expiration index, so the page costs the same
+    with a million results expiring as with ten; past the limit the totals are lower bounds.
+    """
+    count = bounded_count(queryset=queryset, limit=limit)
+    size = queryset.values("size_bytes")[:limit].aggregate(total=Sum("size_bytes"))["total"] or 0
+    return ExpiringTotals(count=count, size_bytes=size)

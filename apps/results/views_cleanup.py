@@ -10,7 +10,6 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -31,6 +30,7 @@ from .expiration import (
     expiration_compute,
     expiration_info,
     expiring_soon,
+    expiring_totals,
     reference_expiration_set,
 )
 from .forms import RetentionPolicyForm
@@ -265,8 +265,7 @@ def results_expiring(request):
         "results/cleanup/expiring.html",
         {
             "results": page,
-            "count": bounded_count(queryset=queryset),
-            "bytes": queryset.aggregate(total=Sum("size_bytes"))["total"] or 0,
+            "totals": expiring_totals(queryset=queryset),
             "within": text,
             "choices": ["1d", "7d", "30d", "90d"],
             "can_manage": user_has_role(request.user, Role.OPERATOR),

@@ -42,6 +42,7 @@ def test_anonymous_health_shows_only_the_status_of_each_part(client):
         "database": {"ok"},
         "broker": {"ok"},
         "storage": {"ok"},
+        "workers": {"ok"},
     }
 
 

@@ -47,7 +47,7 @@ def own_redis(tmp_path):
 def test_healthz_needs_no_login_and_reports_every_check(client):
     response = client.get("/healthz")
     body = response.json()
-    assert set(body["checks"]) == {"database", "broker", "storage"}
+    assert set(body["checks"]) == {"database", "broker", "storage", "workers"}
     assert response.status_code == (200 if body["status"] == "ok" else 503)
     assert body["checks"]["database"]["ok"] is True
 

@@ -13,6 +13,7 @@ from apps.results.expiration import (
     ExpirationError,
     expiration_compute,
     expiring_soon,
+    expiring_totals,
     reference_expiration_set,
 )
 from apps.results.models import CleanupJob, ResultReference
@@ -116,3 +117,16 @@ def test_expiring_soon_lists_only_live_results_inside_the_window():
         storage_location="/x", key="d", expiration=now + dt.timedelta(hours=1), purged_at=now
     )
     assert list(expiring_soon()) == [soon]
+
+
+def test_expiring_totals_read_at_most_the_limit_and_say_when_they_are_partial():
+    now = timezone.now()
+    for n in range(1, 5):
+        ResultReference.objects.create(
+            storage_location="/x", key=str(n), size_bytes=n * 100, expiration=now + dt.timedelta(hours=n)
+        )
+    whole = expiring_totals(queryset=expiring_soon(), limit=10)
+    assert (whole.count.count, whole.size_bytes, whole.is_partial) == (4, 1000, False)
+    # The soonest two only: 100 + 200 bytes, and the count says "2+".
+    cut = expiring_totals(queryset=expiring_soon(), limit=2)
+    assert (cut.count.label, cut.size_bytes, cut.is_partial) == ("2+", 300, True)
