@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 venv_ensure requirements.txt
+# "Decode in sandbox" runs pickles inside bubblewrap; without it, decoding says how to install it.
+apt_ensure bwrap bubblewrap || echo "bubblewrap could not be installed: sandboxed decoding stays off" >&2
 export PYTHONUNBUFFERED=1
 PY=.venv/bin/python
 S3="${RESULTDECK_S3:-on}"
