@@ -282,6 +282,14 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Leftovers of killed processes (temporary files of unfinished writes, cleanup jobs still marked
+# running) are swept every RESULTS_SWEEP_SECONDS.
+RESULTS_SWEEP_SECONDS = env.float("RESULTS_SWEEP_SECONDS", default=900.0)
+CELERY_BEAT_SCHEDULE["results-sweep-leftovers"] = {
+    "task": "results.sweep_leftovers",
+    "schedule": RESULTS_SWEEP_SECONDS,
+}
+
 # Results cleanup: the periodic purge of expired results. RESULTS_PURGE_SCHEDULE is a number of
 # seconds ("3600") or a crontab ("15 3 * * *", minute hour day month weekday); "off" disables it.
 RESULTS_PURGE_SCHEDULE = env.str("RESULTS_PURGE_SCHEDULE", default="15 3 * * *")

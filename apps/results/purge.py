@@ -31,6 +31,7 @@ from apps.blocks.filesystems import (
     AccessDeniedError,
     BucketNotFoundError,
     EndpointUnreachableError,
+    LocalFileSystem,
     StorageError,
     WritableFileSystem,
 )
@@ -483,3 +484,39 @@ def _job_add(job: CleanupJob, report: PurgeReport, *, processed: int) -> None:
         messages = job.outcome.get("errors", [])
         job.outcome["errors"] = (messages + [f"result {ref_id}: {text}" for ref_id, text in errors])[:20]
         CleanupJob.objects.filter(pk=job.pk).update(outcome=job.outcome)
+
+
+# A write in flight renames or removes its temporary file within seconds; one an hour old belongs
+# to a process that was killed mid-write.
+TEMP_FILE_MAX_AGE = dt.timedelta(hours=1)
+
+
+def temp_files_sweep(*, older_than: dt.timedelta = TEMP_FILE_MAX_AGE) -> dict[str, list[str]]:
+    """Delete leftover temporary files of killed writes on every local block and the default local
+    storage path; returns the paths deleted per storage location. A storage that cannot be swept
+    is logged and skipped (the next sweep tries again)."""
+    from django.conf import settings
+
+    filesystems: dict[str, LocalFileSystem] = {}
+    for block in StorageBlock.objects.all():
+        try:
+            filesystem = block.filesystem()
+        except StorageError:
+            continue
+        if isinstance(filesystem, LocalFileSystem):
+            filesystems[filesystem.location] = filesystem
+    default_path = getattr(settings, "RESULTS_LOCAL_STORAGE_PATH", "")
+    if default_path:
+        default = LocalFileSystem(basepath=default_path)
+        filesystems.setdefault(default.location, default)
+    swept: dict[str, list[str]] = {}
+    for location, filesystem in filesystems.items():
+        try:
+            paths = filesystem.temp_files_sweep(older_than_seconds=older_than.total_seconds())
+        except StorageError as exc:
+            logger.warning("could not sweep temporary files under %s: %s", location, exc)
+            continue
+        if paths:
+            logger.info("swept %d leftover temporary file(s) under %s", len(paths), location)
+            swept[location] = paths
+    return swept

@@ -7,6 +7,7 @@ import errno
 import itertools
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -355,6 +356,30 @@ class LocalFileSystem(WritableFileSystem):
         ):
             return  # the prefix goes through a link out of the base path: nothing is stored there
         yield from _local_walk(start_directory, start_key, normalized_prefix)
+
+    def temp_files_sweep(self, *, older_than_seconds: float, now: float | None = None) -> list[str]:
+        """Delete the temporary files of writes that never finished (their process was killed)
+        last modified more than ``older_than_seconds`` ago; a write in flight is far younger.
+        Returns the paths deleted, relative to the base path."""
+        cutoff = (time.time() if now is None else now) - older_than_seconds
+        root = self._root_text()
+        swept = []
+        for directory, _folders, names in os.walk(root):  # links to folders are not followed
+            for name in names:
+                if not name.endswith(TEMP_FILE_SUFFIX):
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    stat = os.lstat(path)
+                    if stat.st_mtime >= cutoff:
+                        continue
+                    os.unlink(path)
+                except FileNotFoundError:
+                    continue  # published or swept by someone else meanwhile
+                except OSError as exc:
+                    raise self._local_error(exc, Path(path)) from exc
+                swept.append(os.path.relpath(path, root))
+        return swept
 
     def _local_error(self, exc: OSError, file_path: Path) -> StorageError:
         if isinstance(exc, FileNotFoundError | NotADirectoryError):
