@@ -37,6 +37,7 @@ from apps.blocks.filesystems import (
 )
 from apps.blocks.models import StorageBlock
 
+from .expiration import reference_metadata_filesystem
 from .models import CleanupJob, PurgeAuditEntry, ResultReference
 from .references import reference_filesystem_or_error
 
@@ -77,7 +78,7 @@ class PurgeReport:
         }
 
 
-_FIELDS = ("id", "block_id", "storage_location", "key", "is_literal", "size_bytes")
+_FIELDS = ("id", "block_id", "storage_location", "key", "metadata_location", "is_literal", "size_bytes")
 
 
 def references_purge(
@@ -176,6 +177,7 @@ def _purge_group(
                     gone.append(by_key[key])
                 for key, message in outcome.errors.items():
                     report.errors[by_key[key].id] = message
+                gone = _metadata_files_delete(gone, filesystem, report)
     if gone:
         report.purged = ResultReference.objects.filter(
             id__in=[reference.id for reference in gone], purged_at__isnull=True
@@ -183,6 +185,28 @@ def _purge_group(
             purged_at=timezone.now(), purged_by=user if getattr(user, "is_authenticated", False) else None
         )
     return report
+
+
+def _metadata_files_delete(
+    gone: list[ResultReference], filesystem: WritableFileSystem, report: PurgeReport
+) -> list[ResultReference]:
+    """Delete the split metadata files of references whose payload is gone; returns the references
+    that are now entirely gone. One whose metadata file stays keeps its reference live (with the
+    reason in ``report.errors``), so the next purge deletes it."""
+    done = []
+    for reference in gone:
+        metadata = (
+            reference_metadata_filesystem(reference, filesystem) if reference.metadata_location else None
+        )
+        if metadata is not None:
+            metadata_filesystem, metadata_key = metadata
+            try:
+                metadata_filesystem.delete(metadata_key)
+            except StorageError as exc:
+                report.errors[reference.id] = f"metadata file {reference.metadata_location}: {exc}"
+                continue
+        done.append(reference)
+    return done
 
 
 def _delete_many(filesystem: WritableFileSystem, keys: list[str], *, batch_size: int, verify_missing: bool):
