@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.celery_workers import celery_worker_argv
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 WEED = ROOT / ".venv" / "bin" / "weed"
@@ -71,6 +73,16 @@ def process_stop(process: subprocess.Popen | None, *, sig: int = signal.SIGTERM,
         process.wait(timeout)
 
 
+def spawn(argv: list[str], *, log_path: Path, **options) -> subprocess.Popen:
+    """Start ``argv`` in a session of its own (stopped as a group), its output appended to ``log_path``."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **options)
+
+
+def worker_argv(name: str, *, concurrency: int = 2) -> list[str]:
+    return celery_worker_argv(name, concurrency=concurrency, loglevel="info")
+
+
 class Postgres:
     """A PostgreSQL 15 cluster of its own, run as ``postgres``; ``stop``/``start`` keep its data."""
 
@@ -96,13 +108,7 @@ class Postgres:
         command = (
             f"exec {PG_BIN}/postgres -D {self.data} -h 127.0.0.1 -p {self.port} -c unix_socket_directories=''"
         )
-        log = open(self.log, "ab")  # noqa: SIM115 - kept by the server process
-        self.process = subprocess.Popen(
-            ["su", "postgres", "-s", "/bin/sh", "-c", command],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.process = spawn(["su", "postgres", "-s", "/bin/sh", "-c", command], log_path=self.log)
         wait_for(self.ready, timeout=START_TIMEOUT, what="PostgreSQL to accept connections", log=self.log)
 
     def ready(self) -> bool:
@@ -203,8 +209,7 @@ class Redis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        log = open(self.log, "ab")  # noqa: SIM115 - kept by the server process
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [
                 "redis-server",
                 "--bind",
@@ -220,9 +225,7 @@ class Redis:
                 "--appendfsync",
                 "always",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log_path=self.log,
         )
         wait_for(lambda: self.ping(), timeout=START_TIMEOUT, what="Redis to answer", log=self.log)
 
@@ -240,11 +243,14 @@ class Redis:
         self.process = None
 
 
+def new_folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[Redis]:
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    server = Redis(folder)
+    server = Redis(new_folder(tmp_path / "redis"))
     server.start()
     yield server
     process_stop(server.process)
@@ -276,8 +282,7 @@ class S3Server:
         (folder / "s3.json").write_text(json.dumps(identities))
 
     def start(self) -> None:
-        log = open(self.log, "ab")  # noqa: SIM115 - kept by the server process
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [
                 str(WEED),
                 "mini",
@@ -294,9 +299,7 @@ class S3Server:
                 f"-admin.port={self.ports['admin']}",
                 f"-s3.config={self.folder / 's3.json'}",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log_path=self.log,
         )
         wait_for(self.answers, timeout=120, what="the S3 gateway to answer", log=self.log)
 
@@ -330,9 +333,7 @@ class S3Server:
 
 @pytest.fixture
 def s3_server(tmp_path: Path) -> Iterator[S3Server]:
-    folder = tmp_path / "weed"
-    folder.mkdir()
-    server = S3Server(folder)
+    server = S3Server(new_folder(tmp_path / "weed"))
     server.start()
     yield server
     process_stop(server.process, sig=signal.SIGKILL)
@@ -377,6 +378,42 @@ def django_call(tmp_path: Path):
     return call
 
 
+SUBMIT = """
+import json
+from apps.flows.submission import flow_run_submit
+parameters = {{"marker_dir": {marker!r}, "seconds": {seconds}}}
+handles = [flow_run_submit(flow_name="fault-steps", parameters=parameters) for _ in range({count})]
+print(json.dumps([str(handle.id) for handle in handles]))
+"""
+
+
+@pytest.fixture
+def runs_submit(django_call):
+    """runs_submit(env, markers, count, seconds) -> ids of ``fault-steps`` runs submitted to the
+    broker and database of ``env``; each run touches a file in ``markers`` when its body ends."""
+
+    def submit(env: dict[str, str], markers: Path, count: int, seconds: float) -> list[str]:
+        return django_call(SUBMIT.format(marker=str(markers), count=count, seconds=seconds), **env)
+
+    return submit
+
+
+@pytest.fixture
+def flow_env(postgres, redis_server, tmp_path: Path) -> dict[str, str]:
+    """The environment of workers and helpers running flows on the throwaway database and broker."""
+    return {
+        "DATABASE_URL": postgres.url,
+        "CELERY_BROKER_URL": redis_server.url,
+        "RESULTS_LOCAL_STORAGE_PATH": str(tmp_path / "results"),
+    }
+
+
+@pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    """The folder where each ``fault-steps`` run leaves a file when its body ends."""
+    return new_folder(tmp_path / "markers")
+
+
 @pytest.fixture
 def start_process(tmp_path: Path):
     """start_process(name, argv, **env) -> a Popen in its own session, with its output in a log
@@ -385,14 +422,8 @@ def start_process(tmp_path: Path):
 
     def start(name: str, argv: list[str], **env: str) -> subprocess.Popen:
         log_path = tmp_path / f"{name}.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=child_env(RESULTDECK_VAR_DIR=str(tmp_path / "var"), **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        process = spawn(
+            argv, log_path=log_path, cwd=ROOT, env=child_env(RESULTDECK_VAR_DIR=str(tmp_path / "var"), **env)
         )
         process.log_path = log_path
         started.append(process)
@@ -401,24 +432,3 @@ def start_process(tmp_path: Path):
     yield start
     for process in started:
         process_stop(process)
-
-
-def worker_argv(name: str, *, concurrency: int = 2) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "project",
-        "worker",
-        "-l",
-        "info",
-        "-n",
-        f"{name}@%h",
-        "-c",
-        str(concurrency),
-        "--without-gossip",
-        "--without-mingle",
-        "-P",
-        "prefork",
-    ]

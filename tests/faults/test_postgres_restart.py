@@ -15,13 +15,6 @@ from .conftest import free_port, port_open, wait_for, worker_argv
 pytestmark = pytest.mark.slow
 FINAL = {"COMPLETED", "FAILED", "CRASHED"}
 
-SUBMIT = """
-import json
-from apps.flows.submission import flow_run_submit
-handles = [flow_run_submit(flow_name="fault-steps", parameters={{"marker_dir": {marker!r}, "seconds": 1.0}})
-           for _ in range({count})]
-print(json.dumps([str(handle.id) for handle in handles]))
-"""
 
 SWEEP = """
 import json
@@ -47,17 +40,11 @@ def run_states(postgres) -> dict[str, tuple[str, str]]:
 
 
 def test_runs_in_flight_end_in_a_final_state_with_a_reason(
-    postgres, redis_server, start_process, django_call, tmp_path
+    postgres, flow_env, markers, start_process, django_call, runs_submit
 ):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    env = {
-        "DATABASE_URL": postgres.url,
-        "CELERY_BROKER_URL": redis_server.url,
-        "RESULTS_LOCAL_STORAGE_PATH": str(tmp_path / "results"),
-    }
+    env = flow_env
     worker = start_process("worker", worker_argv("pg"), **env)
-    ids = django_call(SUBMIT.format(marker=str(markers), count=6), **env)
+    ids = runs_submit(env, markers, 6, 1.0)
 
     # Two runs on the worker, four still queued; the database goes while the bodies finish.
     wait_for(

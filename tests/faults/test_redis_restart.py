@@ -12,36 +12,21 @@ from .conftest import ROOT, wait_for, worker_argv
 
 pytestmark = pytest.mark.slow
 
-SUBMIT = """
-import json
-from apps.flows.submission import flow_run_submit
-handles = [flow_run_submit(flow_name="fault-steps", parameters={{"marker_dir": {marker!r}, "seconds": 0.5}})
-           for _ in range({count})]
-print(json.dumps([str(handle.id) for handle in handles]))
-"""
-
 
 def test_queued_runs_survive_a_redis_kill_and_the_worker_reconnects(
-    postgres, redis_server, start_process, django_call, tmp_path
+    postgres, redis_server, flow_env, markers, start_process, runs_submit
 ):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    env = {
-        "DATABASE_URL": postgres.url,
-        "CELERY_BROKER_URL": redis_server.url,
-        "RESULTS_LOCAL_STORAGE_PATH": str(tmp_path / "results"),
-        # Messages a worker held when the connection broke come back after this long.
-        "CELERY_VISIBILITY_TIMEOUT": "10",
-    }
+    # Messages a worker held when the connection broke come back after this long.
+    env = {**flow_env, "CELERY_VISIBILITY_TIMEOUT": "10"}
     # Queued while no worker runs: only Redis holds the messages when it is killed.
-    ids = django_call(SUBMIT.format(marker=str(markers), count=3), **env)
+    ids = runs_submit(env, markers, 3, 0.5)
     redis_server.kill()
     redis_server.start()
     worker = start_process("worker", worker_argv("redis", concurrency=1), **env)
     wait_for(lambda: len(list(markers.iterdir())) >= 1, timeout=60, what="a first run", log=worker.log_path)
 
     # Killed again with the worker busy and more runs queued behind it.
-    ids += django_call(SUBMIT.format(marker=str(markers), count=3), **env)
+    ids += runs_submit(env, markers, 3, 0.5)
     redis_server.kill()
     redis_server.start()
 
