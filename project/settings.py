@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.middleware.DatabaseUnavailableMiddleware",  # outermost: it answers 503 for any layer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -118,6 +119,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'resultdeck.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+# A kept connection is checked before a request reuses it: after a database restart the first
+# request reconnects instead of failing on the dead connection.
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web server, a worker and beat share one SQLite file: WAL, a busy timeout and transactions
     # that take the write lock when they begin (retried past the timeout) keep them from failing
@@ -302,6 +306,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Leftovers of killed processes (temporary files of unfinished writes, cleanup jobs still marked
+# running) are swept every RESULTS_SWEEP_SECONDS.
+RESULTS_SWEEP_SECONDS = env.float("RESULTS_SWEEP_SECONDS", default=900.0)
+CELERY_BEAT_SCHEDULE["results-sweep-leftovers"] = {
+    "task": "results.sweep_leftovers",
+    "schedule": RESULTS_SWEEP_SECONDS,
 }
 
 # Results cleanup: the periodic purge of expired results. RESULTS_PURGE_SCHEDULE is a number of

@@ -68,7 +68,7 @@ start_postgres() {
 
 start_redis() {
   if ! alive redis; then
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$STATE" >"$STATE/redis.log" 2>&1 &
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly yes --dir "$STATE" >"$STATE/redis.log" 2>&1 &
     echo $! >"$STATE/redis.pid"
   fi
   wait_for redis redis-cli -p "$REDIS_PORT" ping

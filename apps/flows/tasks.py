@@ -30,6 +30,7 @@ from apps.core.bulk import instance_from_row, returning_columns
 from apps.flows.engine.context import ReusableResult
 from apps.flows.engine.flow_runner import flow_run_execute
 from apps.flows.engine.ids import worker_identity
+from apps.flows.engine.recorder import DATABASE_UNAVAILABLE_ERRORS
 from apps.flows.engine.timeouts import FlowTimeoutError
 from apps.flows.models import FlowRun
 from apps.flows.registry import FlowNotFoundError, flow_get, flow_registry
@@ -39,6 +40,9 @@ from apps.results.references import PendingReference
 logger = logging.getLogger(__name__)
 
 ORPHAN_GRACE_SECONDS = 60
+# A message that finds the database down is retried this often, for about half an hour.
+DATABASE_RETRY_SECONDS = 2.0
+DATABASE_RETRIES = 900
 
 
 def _pid_alive(pid: int) -> bool:
@@ -77,9 +81,24 @@ def _active_task_ids(*, exclude_worker: str = "") -> set[str] | None:
 
 @shared_task(bind=True, name="flows.run", acks_late=True, reject_on_worker_lost=True)
 def flow_run_execute_task(self, flow_run_id: str) -> str:
-    return flow_run_deliver(
-        flow_run_id=flow_run_id, celery_task_id=self.request.id or "", worker_name=self.request.hostname or ""
+    try:
+        return flow_run_deliver(
+            flow_run_id=flow_run_id,
+            celery_task_id=self.request.id or "",
+            worker_name=self.request.hostname or "",
+        )
+    except DATABASE_UNAVAILABLE_ERRORS as exc:
+        raise _database_retry(self, exc) from exc
+
+
+def _database_retry(task, exc: Exception):
+    """The message again, later: with the database down a run can be neither claimed nor ended,
+    and acknowledging the message would leave the run Scheduled forever."""
+    logger.warning(
+        "the database is unavailable (%s); the message is retried in %g s", exc, DATABASE_RETRY_SECONDS
     )
+    _connections_recycle()
+    return task.retry(exc=exc, countdown=DATABASE_RETRY_SECONDS, max_retries=DATABASE_RETRIES)
 
 
 @shared_task(bind=True, name="flows.run_many", acks_late=True, reject_on_worker_lost=True)
@@ -102,6 +121,9 @@ def flow_runs_execute_task(self, flow_run_ids: list[str]) -> list[str]:
                     worker_name=self.request.hostname or "",
                 )
             )
+        except DATABASE_UNAVAILABLE_ERRORS as exc:
+            # Runs that ended are skipped when the message comes back; the rest run then.
+            raise _database_retry(self, exc) from exc
         except Exception as exc:  # the other runs of the message must still run
             logger.exception("flow run %s could not be run", flow_run_id)
             outcomes.append(_crash_after_engine_error(flow_run_id, exc))

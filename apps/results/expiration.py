@@ -142,9 +142,11 @@ def metadata_file_expiration_rewrite(
     filesystem.write_path(key, pydantic_core.to_json(document))
 
 
-def _metadata_filesystem(
+def reference_metadata_filesystem(
     reference: ResultReference, filesystem: WritableFileSystem
 ) -> tuple[Any, str] | None:
+    """(The filesystem, the key) of the reference's split metadata file, given the filesystem of its
+    payload; None when it has none or it lives where no filesystem can be made from its location."""
     location = reference.metadata_location
     if not location:
         return None
@@ -170,7 +172,7 @@ def reference_file_expiration_write(
         filesystem = reference_filesystem_or_error(reference)
         if isinstance(filesystem, StorageError):
             raise filesystem
-    metadata = _metadata_filesystem(reference, filesystem)
+    metadata = reference_metadata_filesystem(reference, filesystem)
     if metadata is not None:
         metadata_fs, metadata_key = metadata
         metadata_file_expiration_rewrite(

@@ -31,11 +31,13 @@ from apps.blocks.filesystems import (
     AccessDeniedError,
     BucketNotFoundError,
     EndpointUnreachableError,
+    LocalFileSystem,
     StorageError,
     WritableFileSystem,
 )
 from apps.blocks.models import StorageBlock
 
+from .expiration import reference_metadata_filesystem
 from .models import CleanupJob, PurgeAuditEntry, ResultReference
 from .references import reference_filesystem_or_error
 
@@ -76,7 +78,7 @@ class PurgeReport:
         }
 
 
-_FIELDS = ("id", "block_id", "storage_location", "key", "is_literal", "size_bytes")
+_FIELDS = ("id", "block_id", "storage_location", "key", "metadata_location", "is_literal", "size_bytes")
 
 
 def references_purge(
@@ -175,6 +177,7 @@ def _purge_group(
                     gone.append(by_key[key])
                 for key, message in outcome.errors.items():
                     report.errors[by_key[key].id] = message
+                gone = _metadata_files_delete(gone, filesystem, report)
     if gone:
         report.purged = ResultReference.objects.filter(
             id__in=[reference.id for reference in gone], purged_at__isnull=True
@@ -182,6 +185,28 @@ def _purge_group(
             purged_at=timezone.now(), purged_by=user if getattr(user, "is_authenticated", False) else None
         )
     return report
+
+
+def _metadata_files_delete(
+    gone: list[ResultReference], filesystem: WritableFileSystem, report: PurgeReport
+) -> list[ResultReference]:
+    """Delete the split metadata files of references whose payload is gone; returns the references
+    that are now entirely gone. One whose metadata file stays keeps its reference live (with the
+    reason in ``report.errors``), so the next purge deletes it."""
+    done = []
+    for reference in gone:
+        metadata = (
+            reference_metadata_filesystem(reference, filesystem) if reference.metadata_location else None
+        )
+        if metadata is not None:
+            metadata_filesystem, metadata_key = metadata
+            try:
+                metadata_filesystem.delete(metadata_key)
+            except StorageError as exc:
+                report.errors[reference.id] = f"metadata file {reference.metadata_location}: {exc}"
+                continue
+        done.append(reference)
+    return done
 
 
 def _delete_many(filesystem: WritableFileSystem, keys: list[str], *, batch_size: int, verify_missing: bool):
@@ -483,3 +508,39 @@ def _job_add(job: CleanupJob, report: PurgeReport, *, processed: int) -> None:
         messages = job.outcome.get("errors", [])
         job.outcome["errors"] = (messages + [f"result {ref_id}: {text}" for ref_id, text in errors])[:20]
         CleanupJob.objects.filter(pk=job.pk).update(outcome=job.outcome)
+
+
+# A write in flight renames or removes its temporary file within seconds; one an hour old belongs
+# to a process that was killed mid-write.
+TEMP_FILE_MAX_AGE = dt.timedelta(hours=1)
+
+
+def temp_files_sweep(*, older_than: dt.timedelta = TEMP_FILE_MAX_AGE) -> dict[str, list[str]]:
+    """Delete leftover temporary files of killed writes on every local block and the default local
+    storage path; returns the paths deleted per storage location. A storage that cannot be swept
+    is logged and skipped (the next sweep tries again)."""
+    from django.conf import settings
+
+    filesystems: dict[str, LocalFileSystem] = {}
+    for block in StorageBlock.objects.all():
+        try:
+            filesystem = block.filesystem()
+        except StorageError:
+            continue
+        if isinstance(filesystem, LocalFileSystem):
+            filesystems[filesystem.location] = filesystem
+    default_path = getattr(settings, "RESULTS_LOCAL_STORAGE_PATH", "")
+    if default_path:
+        default = LocalFileSystem(basepath=default_path)
+        filesystems.setdefault(default.location, default)
+    swept: dict[str, list[str]] = {}
+    for location, filesystem in filesystems.items():
+        try:
+            paths = filesystem.temp_files_sweep(older_than_seconds=older_than.total_seconds())
+        except StorageError as exc:
+            logger.warning("could not sweep temporary files under %s: %s", location, exc)
+            continue
+        if paths:
+            logger.info("swept %d leftover temporary file(s) under %s", len(paths), location)
+            swept[location] = paths
+    return swept

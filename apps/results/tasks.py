@@ -361,6 +361,16 @@ def purge_expired_periodic() -> int:
     return job_run(job_id=job.pk).pk
 
 
+@shared_task(name="results.sweep_leftovers")
+def leftovers_sweep_periodic() -> dict[str, Any]:
+    """The periodic sweep (the beat entry ``results-sweep-leftovers``) of what killed processes
+    leave: temporary files of unfinished writes, and cleanup jobs still marked running."""
+    from .purge import temp_files_sweep
+
+    swept = temp_files_sweep()
+    return {"temp_files": sum(len(paths) for paths in swept.values()), "jobs_failed": jobs_abandoned_fail()}
+
+
 def periodic_purge_last() -> CleanupJob | None:
     return CleanupJob.objects.filter(kind=CleanupJob.Kind.PURGE_EXPIRED, source=PERIODIC_SOURCE).first()
 

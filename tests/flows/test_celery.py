@@ -24,6 +24,7 @@ from apps.flows.submission import (
     flow_runs_schedule,
     flow_runs_submit_many,
 )
+from tests.celery_workers import celery_worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW_MODULES = ["examples.flows", "tests.flows.worker_flows"]
@@ -93,24 +94,7 @@ def start_worker(broker_url, worker_settings, tmp_path):
         }
         log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "project",
-                "worker",
-                "-l",
-                "warning",
-                "-n",
-                f"{name}@%h",
-                "-c",
-                str(concurrency),
-                "--without-gossip",
-                "--without-mingle",
-                "-P",
-                "prefork",
-            ],
+            celery_worker_argv(name, concurrency=concurrency),
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -7,6 +7,7 @@ import errno
 import itertools
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ _UNNAMED_TEMP_FLAGS = (
 )
 # open(O_TMPFILE) fails with these where the kernel or the filesystem lacks unnamed temp files.
 _NO_UNNAMED_TEMP_ERRNOS = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP})
+# A write refused for want of space (a full disk, a quota, a file-size limit).
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _temp_counter = itertools.count()
 _process_id = os.getpid()
 
@@ -205,11 +208,12 @@ class LocalFileSystem(WritableFileSystem):
             os.close(descriptor)
             descriptor = -1
             self._publish(temp_path, file_path)
-        except BaseException:
+        except BaseException as exc:
             if descriptor >= 0:
                 os.close(descriptor)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
+            self._full_raise(exc)
             raise
         return file_path
 
@@ -229,7 +233,11 @@ class LocalFileSystem(WritableFileSystem):
                 self._known_directories.discard(directory)
             return False
         try:
-            _descriptor_write_all(descriptor, content)
+            try:
+                _descriptor_write_all(descriptor, content)
+            except OSError as exc:
+                self._full_raise(exc)
+                raise
             # The /proc link names the open file itself; the descriptor argument only forces
             # linkat with AT_SYMLINK_FOLLOW (the source path is absolute, so it is ignored).
             source = f"/proc/self/fd/{descriptor}"
@@ -262,10 +270,12 @@ class LocalFileSystem(WritableFileSystem):
             yield stream  # type: ignore[misc]
             stream.close()
             self._publish(temp_path, file_path)
-        except BaseException:
-            stream.close()
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                stream.close()  # flushing what is buffered fails again on a full disk
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
+            self._full_raise(exc)
             raise
 
     def _temp_create(self, file_path: str) -> tuple[str, int]:
@@ -305,6 +315,13 @@ class LocalFileSystem(WritableFileSystem):
             raise self._not_writable(exc, Path(directory)) from exc
         self._known_directories.add(directory)
 
+    def _full_raise(self, exc: BaseException) -> None:
+        """Raise a clear storage error for a write refused for want of space (the temp file is gone)."""
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            raise NotWritableError(
+                f"storage path {self.root} is full: {exc.strerror or exc}; nothing was written"
+            ) from exc
+
     def _not_writable(self, exc: OSError, directory: Path) -> NotWritableError:
         blocker = _existing_non_directory(directory)
         if blocker is not None:
@@ -339,6 +356,30 @@ class LocalFileSystem(WritableFileSystem):
         ):
             return  # the prefix goes through a link out of the base path: nothing is stored there
         yield from _local_walk(start_directory, start_key, normalized_prefix)
+
+    def temp_files_sweep(self, *, older_than_seconds: float, now: float | None = None) -> list[str]:
+        """Delete the temporary files of writes that never finished (their process was killed)
+        last modified more than ``older_than_seconds`` ago; a write in flight is far younger.
+        Returns the paths deleted, relative to the base path."""
+        cutoff = (time.time() if now is None else now) - older_than_seconds
+        root = self._root_text()
+        swept = []
+        for directory, _folders, names in os.walk(root):  # links to folders are not followed
+            for name in names:
+                if not name.endswith(TEMP_FILE_SUFFIX):
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    stat = os.lstat(path)
+                    if stat.st_mtime >= cutoff:
+                        continue
+                    os.unlink(path)
+                except FileNotFoundError:
+                    continue  # published or swept by someone else meanwhile
+                except OSError as exc:
+                    raise self._local_error(exc, Path(path)) from exc
+                swept.append(os.path.relpath(path, root))
+        return swept
 
     def _local_error(self, exc: OSError, file_path: Path) -> StorageError:
         if isinstance(exc, FileNotFoundError | NotADirectoryError):

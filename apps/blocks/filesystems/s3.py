@@ -16,6 +16,7 @@ from .base import SECRET_MASK, DeleteReport, ObjectInfo, WritableFileSystem
 from .errors import (
     AccessDeniedError,
     BucketNotFoundError,
+    EndpointUnreachableError,
     InvalidSettingsError,
     ObjectNotFoundError,
     StorageError,
@@ -28,6 +29,7 @@ from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key
 from .redaction import aws_log_redaction_install
 
 S3_MAX_DELETE_BATCH = 1000
+STORAGE_UNREACHABLE = "storage unreachable"
 S3_MULTIPART_PART_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last one
 _BUCKET_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS_PATTERN = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
@@ -174,13 +176,17 @@ class S3(WritableFileSystem):
         return f"s3://{self.bucket}/{self.object_key(path)}"
 
     def _error_from(self, exc: BaseException, *, location: str, timeout: float | None = None) -> StorageError:
-        return storage_error_from_exception(
+        error = storage_error_from_exception(
             exc,
             location=location,
             endpoint=self.location,
             bucket=self.bucket,
             timeout=timeout if timeout is not None else self.connect_timeout,
         )
+        if isinstance(error, EndpointUnreachableError) and not str(error).startswith(STORAGE_UNREACHABLE):
+            # Said first, so a page showing the error (a result's preview) says what is wrong at once.
+            error = EndpointUnreachableError(f"{STORAGE_UNREACHABLE}: {error}")
+        return error
 
     def _request(self, object_key: str, operation: Callable[[], Any]) -> Any:
         try:

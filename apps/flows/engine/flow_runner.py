@@ -175,7 +175,7 @@ def flow_run_execute(
             )
     flow_run.state_record(state)
     flow_run.end_time = dt.datetime.now(dt.UTC)
-    recorder.flush(
+    recorder.flush_waiting(
         flow_run_fields=[
             "state",
             "state_message",

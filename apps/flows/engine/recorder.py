@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 
 from apps.core.bulk import (
     ids_reserve,
@@ -27,6 +28,12 @@ from apps.results.retention import references_retention_apply
 
 RECORD_FLUSH_EVERY = 500
 RECORD_FLUSH_SECONDS = 2.0
+# The run's end waits this long for a database that went away (a restart, a failover) to come back;
+# only then does the run give up, since nothing can record its end meanwhile.
+RECORD_DATABASE_WAIT_SECONDS = 300.0
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+
+logger = logging.getLogger(__name__)
 
 
 class RunRecorder:
@@ -57,7 +64,12 @@ class RunRecorder:
                 self._pending and time.monotonic() - self._last_flush >= RECORD_FLUSH_SECONDS
             )
         if due:
-            self.flush()
+            try:
+                self.flush()
+            except DATABASE_UNAVAILABLE_ERRORS as exc:
+                # Kept for the next flush; the run goes on, and its end waits for the database.
+                logger.warning("flow run %s: task runs not recorded yet: %s", self.flow_run.pk, exc)
+                _connection_drop()
 
     def first_failed_write(self) -> BaseException | None:
         """An error for the first buffered task run whose result could not be written, if any."""
@@ -71,18 +83,69 @@ class RunRecorder:
                 )
         return None
 
+    def flush_waiting(
+        self,
+        *,
+        flow_run_fields: list[str],
+        flow_result: PendingReference | None = None,
+        wait_seconds: float = RECORD_DATABASE_WAIT_SECONDS,
+    ) -> None:
+        """``flush``, retried while the database is unreachable, for up to ``wait_seconds``."""
+        deadline = time.monotonic() + wait_seconds
+        delay = 0.2
+        while True:
+            try:
+                self.flush(flow_run_fields=flow_run_fields, flow_result=flow_result)
+                return
+            except DATABASE_UNAVAILABLE_ERRORS as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.warning(
+                    "flow run %s: the database is unavailable (%s); retrying in %.1f s",
+                    self.flow_run.pk,
+                    exc,
+                    delay,
+                )
+                _connection_drop()
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     def flush(
         self, *, flow_run_fields: list[str] | None = None, flow_result: PendingReference | None = None
     ) -> None:
         """Write the buffered task runs; with ``flow_run_fields``, the flow run's end in the same go.
 
-        Log lines go first, so once the run's state is final all its lines are readable.
+        Log lines go first, so once the run's state is final all its lines are readable. When the
+        write fails, the task runs stay buffered and the references get no id, so a later flush
+        writes them all again.
         """
         self.logs.flush(final=bool(flow_run_fields))
         with self._guard:
             buffered, self._pending = self._pending, []
             self._last_flush = time.monotonic()
         runs = [(run, pending_resolve(run, result)) for run, result in buffered]
+        unsaved = [
+            result.reference for _, result in runs if result is not None and result.reference.pk is None
+        ]
+        if flow_result is not None and flow_result.reference.pk is None:
+            unsaved.append(flow_result.reference)
+        try:
+            self._write(runs, flow_run_fields=flow_run_fields, flow_result=flow_result)
+        except BaseException:
+            for reference in unsaved:
+                reference.pk = None
+                reference._state.adding = True
+            with self._guard:
+                self._pending[:0] = runs
+            raise
+
+    def _write(
+        self,
+        runs: list[tuple[Any, PendingReference | None]],
+        *,
+        flow_run_fields: list[str] | None,
+        flow_result: PendingReference | None,
+    ) -> None:
         pending = [result for _, result in runs if result is not None]
         if flow_result is not None:
             pending.append(flow_result)
@@ -121,6 +184,13 @@ class RunRecorder:
                 if flow_reference is not None:
                     self.flow_run.result_id = flow_reference.pk
                 FlowRun.objects.filter(pk=self.flow_run.pk).update(**flow_run_values())
+
+
+def _connection_drop() -> None:
+    """Close the broken connection (outside a transaction), so the next query opens a new one."""
+    connection = connections[router.db_for_write(TaskRun)]
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _insertable_as_is(pending: PendingReference) -> bool:
