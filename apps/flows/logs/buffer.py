@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -9,7 +10,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import InterfaceError, OperationalError, connections, router
 
 from apps.flows.models import RunLog
 
@@ -72,8 +73,11 @@ class RunLogBuffer:
         )
 
     def maybe_flush(self) -> None:
+        """A periodic write; while the database is away the lines wait for the run's final write."""
         if threading.get_ident() == self.owner_thread and self.is_due():
-            self.flush()
+            # flush() keeps the lines when it fails; the run's end retries until the database is back.
+            with contextlib.suppress(OperationalError, InterfaceError):
+                self.flush()
 
     def flush(self, *, final: bool = False) -> None:
         """Write the buffered lines; at the end of the run, the line saying how many were dropped."""
@@ -131,7 +135,10 @@ def log_rows_insert(rows: list[tuple]) -> None:
     quote = connection.ops.quote_name
     column_of = {field.attname: field.column for field in meta.concrete_fields}
     columns = ", ".join(quote(column_of[name]) for name in ROW_FIELDS)
+    # The raw cursor's COPY bypasses Django's error wrapper: wrap it, so a database that went away
+    # raises Django's OperationalError, which the run's end waits out, not psycopg's.
     with (
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
     ):
