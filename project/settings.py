@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.blocks",
     "apps.results",
     "apps.flows",
+    "apps.prefect_servers",
 ]
 
 MIDDLEWARE = [
