@@ -106,3 +106,19 @@ def prefect3_server(tmp_path_factory):
         yield PrefectServer(api_url, python, env, results_dir, default_dir)
     finally:
         server_stop(process)
+
+
+AUTH_STRING = "admin:correct-horse"
+
+
+@pytest.fixture(scope="session")
+def prefect3_auth_server(tmp_path_factory):
+    """A second 3.9.1 server that demands PREFECT_SERVER_API_AUTH_STRING."""
+    base = tmp_path_factory.mktemp("prefect3-auth")
+    process, api_url, _, _ = server_start(
+        version="3.9.1", home=base / "home", extra_env={"PREFECT_SERVER_API_AUTH_STRING": AUTH_STRING}
+    )
+    try:
+        yield api_url
+    finally:
+        server_stop(process)
