@@ -31,6 +31,7 @@ from .storage import ResultMapper
 logger = logging.getLogger(__name__)
 
 CURSOR_OVERLAP = dt.timedelta(minutes=2)
+FLOW_RUN_PAGE = 200  # flow runs written per transaction, with their task runs
 ID_CHUNK = 100  # ids per `any_` filter: keeps request bodies bounded
 NON_FINAL_TYPES = sorted({t.value for t in StateType} - {t.value for t in FINAL_STATES})
 FLOW_RUN_FIELDS = (
@@ -136,6 +137,7 @@ class Syncer:
         self.mapper: ResultMapper | None = None
         self.version = ""
         self.max_end: dt.datetime | None = None
+        self.page_size = FLOW_RUN_PAGE
         # Prefect id of a subflow run -> Prefect id of the task run that called it.
         self.parent_of: dict[str, str] = {}
 
@@ -323,7 +325,7 @@ class Syncer:
         page: list[dict[str, Any]] = []
         for item in self.changed_flow_runs(full=full):
             page.append(item)
-            if len(page) >= 200:
+            if len(page) >= self.page_size:
                 self.flow_run_page(page)
                 self.progress_save()
                 page = []
@@ -337,7 +339,11 @@ class Syncer:
 
 
 def prefect_sync(
-    *, connection: PrefectConnection, full: bool = False, client: PrefectClient | None = None
+    *,
+    connection: PrefectConnection,
+    full: bool = False,
+    client: PrefectClient | None = None,
+    page_size: int = FLOW_RUN_PAGE,
 ) -> SyncReport:
     """Sync one connection; never raises for a server problem (the outcome is on the connection)."""
     report = SyncReport(connection=connection.name)
@@ -348,6 +354,7 @@ def prefect_sync(
     try:
         client = client or connection_client(connection)
         syncer = Syncer(connection=connection, client=client, report=report)
+        syncer.page_size = page_size
         syncer.run(full=full)
     except Exception as error:
         report.ok = False
