@@ -15,3 +15,12 @@ def sync_due() -> int:
     from .sync import prefect_sync_due
 
     return len(prefect_sync_due())
+
+
+@shared_task(name="prefect_servers.sync_one", ignore_result=True)
+def sync_one(connection_id: str, full: bool = False) -> bool:
+    from .models import PrefectConnection
+    from .sync import prefect_sync
+
+    connection = PrefectConnection.objects.filter(pk=connection_id).first()
+    return connection is not None and prefect_sync(connection=connection, full=full).ok
