@@ -83,3 +83,12 @@ def test_a_second_sync_adds_nothing_and_a_full_one_duplicates_nothing(connection
     assert FlowRun.objects.filter(source_connection_id=connection.pk).count() == runs
     assert TaskRun.objects.filter(source_connection_id=connection.pk).count() == tasks
     assert ResultReference.objects.count() == references
+
+
+def test_synced_runs_show_a_prefect_badge_and_link_back(connection, viewer_client):
+    prefect_sync(connection=connection)
+    run = FlowRun.objects.get(source_connection_id=connection.pk, flow_name="sync-me")
+    listing = viewer_client.get("/runs/").content.decode()
+    page = viewer_client.get(f"/runs/{run.pk}/").content.decode()
+    assert "source-prefect" in listing and run.external_url in listing
+    assert "source-prefect" in page and f'href="{run.external_url}"' in page
