@@ -58,6 +58,8 @@ class RunBase(models.Model):
     # A synced run's result as its server described it ({"kind": "record" | "reference" |
     # "literal" | "unpersisted", ...}); the `result` reference is what Resultdeck reads.
     external_result = models.JSONField(null=True, blank=True)
+    # When a sync found the run gone from its Prefect server: kept, and marked, never dropped.
+    external_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True

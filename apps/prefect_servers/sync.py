@@ -50,6 +50,7 @@ FLOW_RUN_FIELDS = (
     "work_pool",
     "external_url",
     "external_result",
+    "external_deleted_at",
     "result",
 )
 TASK_RUN_FIELDS = (
@@ -68,6 +69,7 @@ TASK_RUN_FIELDS = (
     "run_count",
     "external_url",
     "external_result",
+    "external_deleted_at",
     "result",
 )
 
@@ -138,6 +140,8 @@ class Syncer:
         self.version = ""
         self.max_end: dt.datetime | None = None
         self.page_size = FLOW_RUN_PAGE
+        self.seen: set[str] = set()
+        self.expected: set[str] = set()
         # Prefect id of a subflow run -> Prefect id of the task run that called it.
         self.parent_of: dict[str, str] = {}
 
@@ -157,17 +161,21 @@ class Syncer:
 
     def changed_flow_runs(self, *, full: bool) -> Iterator[dict[str, Any]]:
         cursor = None if full else when((self.connection.sync_cursor or {}).get("flow_runs_end_time"))
-        seen: set[str] = set()
+        seen = self.seen
+        local = FlowRun.objects.filter(source_connection_id=self.connection.pk)
         if cursor is None:
+            # Every run held here must be among those read, or it was deleted in Prefect.
+            self.expected = {str(i) for i in local.values_list("external_id", flat=True)}
             sources: list[Iterable[dict]] = [self.client.flow_runs(sort="ID_DESC")]
         else:
             after = (cursor - CURSOR_OVERLAP).isoformat()
             pending = [
                 str(i)
-                for i in FlowRun.objects.filter(source_connection_id=self.connection.pk)
-                .exclude(state__in=FINAL_STATES)
+                for i in local.exclude(state__in=FINAL_STATES)
+                .filter(external_deleted_at__isnull=True)
                 .values_list("external_id", flat=True)
             ]
+            self.expected = set(pending)
             sources = [
                 self.client.flow_runs(flow_runs={"end_time": {"after_": after}}, sort="ID_DESC"),
                 self.client.flow_runs(
@@ -261,6 +269,7 @@ class Syncer:
             "end_time": when(item.get("end_time")),
             "run_count": int(item.get("run_count") or 0),
             "external_url": self.connection.run_url(kind=kind, prefect_id=item["id"]),
+            "external_deleted_at": None,
         }
         reference = None
         if fields["state"] in FINAL_STATES:
@@ -332,6 +341,20 @@ class Syncer:
         if page:
             self.flow_run_page(page)
         self.parents_link()
+        self.deleted_mark()
+
+    def deleted_mark(self) -> None:
+        """Runs expected but not read are gone from the server: marked, with their task runs."""
+        gone = sorted(self.expected - self.seen)
+        now = timezone.now()
+        for chunk in chunks(gone, ID_CHUNK * 10):
+            runs = FlowRun.objects.filter(
+                source_connection_id=self.connection.pk,
+                external_id__in=chunk,
+                external_deleted_at__isnull=True,
+            )
+            TaskRun.objects.filter(flow_run__in=runs).update(external_deleted_at=now)
+            self.report.add("deleted", runs.update(external_deleted_at=now))
 
     def progress_save(self) -> None:
         self.report.counts["requests"] = self.client.requests_made

@@ -1,4 +1,4 @@
-"""A real Prefect 3.9.1 server on 127.0.0.1, from a throwaway venv, filled by real flows."""
+"""Real Prefect servers (3.9.1 and 2.20.27) on 127.0.0.1, from throwaway venvs, filled by real flows."""
 
 from __future__ import annotations
 
@@ -89,10 +89,9 @@ def server_stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def prefect3_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("prefect3")
-    process, api_url, python, env = server_start(version="3.9.1", home=base / "home")
+def server_filled(*, version: str, base: Path):
+    """Start a server of ``version`` and run the flows script against it; yields a PrefectServer."""
+    process, api_url, python, env = server_start(version=version, home=base / "home")
     results_dir, default_dir = base / "results", base / "default"
     env = {**env, "PREFECT_API_URL": api_url, "PREFECT_LOCAL_STORAGE_PATH": str(default_dir)}
     try:
@@ -106,6 +105,16 @@ def prefect3_server(tmp_path_factory):
         yield PrefectServer(api_url, python, env, results_dir, default_dir)
     finally:
         server_stop(process)
+
+
+@pytest.fixture(scope="session")
+def prefect3_server(tmp_path_factory):
+    yield from server_filled(version="3.9.1", base=tmp_path_factory.mktemp("prefect3"))
+
+
+@pytest.fixture(scope="session")
+def prefect2_server(tmp_path_factory):
+    yield from server_filled(version="2.20.27", base=tmp_path_factory.mktemp("prefect2"))
 
 
 AUTH_STRING = "admin:correct-horse"
