@@ -32,25 +32,6 @@ class PrefectConnectionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PrefectConnection
-        fields = [
-            "id",
-            "name",
-            "api_url",
-            "ui_url",
-            "auth_kind",
-            "credential",
-            "has_credential",
-            "sync_enabled",
-            "sync_interval_seconds",
-            "server_version",
-            "sync_status",
-            "sync_message",
-            "sync_progress",
-            "sync_started_at",
-            "sync_finished_at",
-            "created_at",
-            "updated_at",
-        ]
         read_only_fields = [
             "id",
             "server_version",
@@ -61,6 +42,18 @@ class PrefectConnectionSerializer(serializers.ModelSerializer):
             "sync_finished_at",
             "created_at",
             "updated_at",
+        ]
+        fields = [
+            *read_only_fields[:1],
+            "name",
+            "api_url",
+            "ui_url",
+            "auth_kind",
+            "credential",
+            "has_credential",
+            "sync_enabled",
+            "sync_interval_seconds",
+            *read_only_fields[1:],
         ]
         validators: list = []  # the name's uniqueness is checked in services, with the pages' message
 

@@ -33,32 +33,12 @@ logger = logging.getLogger(__name__)
 CURSOR_OVERLAP = dt.timedelta(minutes=2)
 FLOW_RUN_PAGE = 200  # flow runs written per transaction, with their task runs
 ID_CHUNK = 100  # ids per `any_` filter: keeps request bodies bounded
-NON_FINAL_TYPES = sorted({t.value for t in StateType} - {t.value for t in FINAL_STATES})
-FLOW_RUN_FIELDS = (
+# Prefect's own non-final types, PAUSED and CANCELLING included (kept here as PENDING and RUNNING).
+NON_FINAL_TYPES = ["CANCELLING", "PAUSED", "PENDING", "RUNNING", "SCHEDULED"]
+PREFECT_TYPES = {"PAUSED": StateType.PENDING, "CANCELLING": StateType.RUNNING}
+# What a sync writes on a run row that is already there.
+RUN_FIELDS = (
     "name",
-    "flow_name",
-    "parameters",
-    "tags",
-    "state",
-    "state_message",
-    "state_history",
-    "created",
-    "start_time",
-    "end_time",
-    "run_count",
-    "deployment",
-    "work_pool",
-    "external_url",
-    "external_result",
-    "external_deleted_at",
-    "result",
-)
-TASK_RUN_FIELDS = (
-    "name",
-    "task_name",
-    "task_key",
-    "cache_key",
-    "flow_run",
     "tags",
     "state",
     "state_message",
@@ -72,6 +52,8 @@ TASK_RUN_FIELDS = (
     "external_deleted_at",
     "result",
 )
+FLOW_RUN_FIELDS = (*RUN_FIELDS, "flow_name", "parameters", "deployment", "work_pool")
+TASK_RUN_FIELDS = (*RUN_FIELDS, "task_name", "task_key", "cache_key", "flow_run")
 
 
 @dataclass
@@ -97,8 +79,9 @@ def when(value: Any) -> dt.datetime | None:
 def state_fields(state: dict[str, Any] | None) -> dict[str, Any]:
     state = state or {}
     state_type = state.get("type") or StateType.PENDING
+    state_type = PREFECT_TYPES.get(state_type, state_type)
     if state_type not in StateType.values:
-        state_type = StateType.PENDING  # PAUSED and friends: not final, shown as waiting
+        state_type = StateType.PENDING
     return {
         "state": state_type,
         "state_message": state.get("message") or "",

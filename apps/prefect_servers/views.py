@@ -18,6 +18,8 @@ from .forms import ConnectionForm
 from .models import PrefectConnection, SyncStatus
 
 PARTIALS = "prefect_servers/partials.html"
+# The outcome of a test reads like a block's: one partial shows both.
+TEST_RESULT = "blocks/partials.html#test-result"
 
 
 def _connection(name: str) -> PrefectConnection:
@@ -62,7 +64,7 @@ def connection_detail(request, name: str):
 def _form_page(request, *, form, connection=None, test_result=None, tested=False, status=200):
     context = {"form": form, "connection": connection, "test_result": test_result, "tested": tested}
     if _htmx_target(request) == "test-result":
-        return render(request, f"{PARTIALS}#test-result", context, status=status)
+        return render(request, TEST_RESULT, context, status=status)
     return render(request, "prefect_servers/connection_form.html", context, status=status)
 
 
@@ -134,7 +136,7 @@ def connection_test(request, name: str):
     except SecretsKeyError as error:
         result = ConnectionTestOutcome(False, str(error), "credential")
     if _htmx_target(request):
-        return render(request, f"{PARTIALS}#test-result", {"test_result": result})
+        return render(request, TEST_RESULT, {"test_result": result})
     return render(
         request, "prefect_servers/connection_detail.html", _detail_context(connection, test_result=result)
     )
