@@ -148,6 +148,7 @@ ROUTES: dict[str, Route] = {
     "prefect-connection-list": api(get=A, post=A),
     "prefect-connection-detail": api("connection", get=A, put=A, patch=A, delete=A),
     "prefect-connection-test": api("connection", post=A),
+    "prefect-connection-sync": api("connection", post=A),
     # The admin site
     "admin:login": public(get=1, post=1, put=1),
     "admin:logout": Route("admin", {"post": SIGNED_IN}),

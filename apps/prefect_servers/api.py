@@ -7,7 +7,7 @@ is; an update that leaves it out or blank keeps it.
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -18,7 +18,7 @@ from apps.core.roles import Role
 
 from . import services
 from .client import ConnectionTestOutcome
-from .models import AuthKind, PrefectConnection
+from .models import AuthKind, PrefectConnection, SyncStatus
 
 
 class PrefectConnectionSerializer(serializers.ModelSerializer):
@@ -93,6 +93,10 @@ class ConnectionTestOutcomeSerializer(serializers.Serializer):
     version = serializers.CharField()
 
 
+class SyncRequestSerializer(serializers.Serializer):
+    full = serializers.BooleanField(default=False, help_text="read everything again, not only changes")
+
+
 @extend_schema(tags=["prefect"])
 class PrefectConnectionViewSet(viewsets.ModelViewSet):
     """Prefect server connections: admins only, since they hold credentials and reach out to servers."""
@@ -116,6 +120,21 @@ class PrefectConnectionViewSet(viewsets.ModelViewSet):
         except SecretsKeyError as error:
             outcome = ConnectionTestOutcome(False, str(error), "credential")
         return Response(ConnectionTestOutcomeSerializer(outcome).data)
+
+    @extend_schema(request=SyncRequestSerializer, responses={202: PrefectConnectionSerializer})
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None):
+        """Queue a sync of this connection; its progress and outcome are on the connection."""
+        from .tasks import sync_one
+
+        connection = self.get_object()
+        body = SyncRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        PrefectConnection.objects.filter(pk=connection.pk).update(sync_status=SyncStatus.QUEUED)
+        sync_one.delay(str(connection.pk), full=body.validated_data["full"])
+        connection.refresh_from_db()
+        data = PrefectConnectionSerializer(connection, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
 def register(router: DefaultRouter) -> None:

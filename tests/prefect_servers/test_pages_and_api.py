@@ -2,8 +2,10 @@
 
 import pytest
 
-from apps.prefect_servers.models import AuthKind, PrefectConnection
+from apps.prefect_servers.models import AuthKind, PrefectConnection, SyncStatus
 from apps.prefect_servers.services import connection_credential, connection_save
+from apps.prefect_servers.sync import prefect_sync
+from apps.prefect_servers.tasks import sync_one
 
 from .conftest import AUTH_STRING
 
@@ -90,3 +92,29 @@ def test_the_api_never_returns_the_credential(admin_client_role):
     assert connection.auth_kind == AuthKind.BASIC and connection_credential(connection) == "u:p"
     tested = admin_client_role.post(f"/api/prefect-connections/{body['id']}/test/").json()
     assert tested["ok"] is False and tested["kind"] == "unreachable"
+
+
+def test_the_detail_page_shows_the_last_outcome_and_polls_while_a_sync_runs(
+    admin_client_role, prefect3_server
+):
+    connection = connection_save(name="watched", api_url=prefect3_server.api_url)
+    assert prefect_sync(connection=connection).ok
+    page = admin_client_role.get("/prefect-servers/watched/").content.decode()
+    assert "Synced 3 flow runs" in page and 'hx-trigger="every 2s"' not in page
+
+    PrefectConnection.objects.filter(pk=connection.pk).update(sync_status=SyncStatus.RUNNING)
+    status = admin_client_role.get(
+        "/prefect-servers/watched/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="sync-status"
+    ).content.decode()
+    assert 'id="sync-status"' in status and 'hx-trigger="every 2s"' in status and "<nav" not in status
+
+
+def test_the_api_queues_a_sync_and_the_task_runs_it(admin_client_role, prefect3_server):
+    connection = connection_save(name="queued", api_url=prefect3_server.api_url)
+    response = admin_client_role.post(
+        f"/api/prefect-connections/{connection.pk}/sync/", {"full": True}, content_type="application/json"
+    )
+    assert response.status_code == 202 and response.json()["sync_status"] == SyncStatus.QUEUED
+
+    assert sync_one(str(connection.pk), full=True) is True  # what a worker runs for the message
+    assert PrefectConnection.objects.get(pk=connection.pk).sync_status == SyncStatus.OK
