@@ -94,6 +94,16 @@ def state_fields(state: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def reference_is_known(*, row: Any, reference: Any) -> bool:
+    """The run already points at this result: the same literal, or the same stored object."""
+    known = row.result if row.result_id else None
+    if known is None or known.is_literal != reference.is_literal:
+        return False
+    if known.is_literal:
+        return known.literal_value == reference.literal_value
+    return (known.storage_location, known.key) == (reference.storage_location, reference.key)
+
+
 def task_name_of(item: dict[str, Any]) -> str:
     """The task's name: 3.x task keys are `name-<hash>`, 2.x ones `module.qualname`."""
     key = item.get("task_key") or item.get("name") or ""
@@ -213,7 +223,7 @@ class Syncer:
             str(row.external_id): row
             for row in model.objects.filter(
                 source_connection_id=self.connection.pk, external_id__in=[i["id"] for i in items]
-            )
+            ).select_related("result")
         }
         rows: dict[str, Any] = {}
         pending: list[tuple[Any, PendingReference]] = []
@@ -224,9 +234,12 @@ class Syncer:
             values, reference = build(item=item, row=row, flows=flows)
             for name, value in values.items():
                 setattr(row, name, value)
-            if reference is not None:
-                pending.append((row, PendingReference(reference)))
-            elif row.external_result and row.external_result.get("kind") == "unpersisted":
+            if reference is not None and not reference_is_known(row=row, reference=reference):
+                # A reference read before keeps its row and fields (its id, when it was made).
+                pending.append((row, PendingReference(reference, reused=True)))
+            elif (
+                reference is None and row.external_result and row.external_result.get("kind") == "unpersisted"
+            ):
                 row.result = None
             rows[item["id"]] = row
         references_save(pending=[p for _, p in pending])
@@ -263,8 +276,9 @@ class Syncer:
             reference = self.mapper.reference(
                 described=described, raw_payload=raw and self.version.startswith("3")
             )
-            if reference is not None and isinstance(reference.expiration, str):
+            if reference is not None:
                 reference.expiration = when(reference.expiration)
+                reference.created = when(state.get("timestamp")) or timezone.now()
             values["external_result"] = described
         else:
             values["external_result"] = None

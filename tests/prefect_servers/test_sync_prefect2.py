@@ -44,3 +44,13 @@ def test_a_sync_of_a_2x_server_reads_persisted_result_references(prefect2_server
     default_run = flows["default-storage"]
     assert default_run.result.block is not None
     assert reference_preview(reference=default_run.result)["error"] in (None, "")
+
+
+def test_syncing_a_2x_server_again_keeps_its_literal_and_persisted_references(prefect2_server):
+    connection = connection_save(name="again-2", api_url=prefect2_server.api_url)
+    assert prefect_sync(connection=connection).ok
+    references = sorted(ResultReference.objects.values_list("pk", "created"))
+
+    assert prefect_sync(connection=connection, full=True).ok
+
+    assert sorted(ResultReference.objects.values_list("pk", "created")) == references
