@@ -10,7 +10,7 @@ from django.db import transaction
 from apps.blocks.secrets import secrets_decrypt, secrets_encrypt
 
 from .client import ConnectionTestOutcome, PrefectClient, connection_test
-from .models import AuthKind, PathMapping, PrefectConnection
+from .models import AuthKind, PathMapping, PrefectConnection, StorageBlockLink
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +99,11 @@ def path_mapping_set(*, connection: PrefectConnection, path_prefix: str, block: 
         connection=connection, path_prefix=prefix, defaults={"block": block}
     )
     return mapping
+
+
+def block_link_set(*, connection: PrefectConnection, block_document_id: Any, block: Any) -> StorageBlockLink:
+    """Read a Prefect block document's results through an existing block instead of making one."""
+    link, _ = StorageBlockLink.objects.update_or_create(
+        connection=connection, block_document_id=block_document_id, defaults={"block": block, "problem": ""}
+    )
+    return link
