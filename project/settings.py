@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.blocks",
     "apps.results",
     "apps.flows",
+    "apps.prefect_servers",
 ]
 
 MIDDLEWARE = [

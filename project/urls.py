@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("project.api_urls")),
     path("blocks/", include("apps.blocks.urls")),
+    path("prefect-servers/", include("apps.prefect_servers.urls")),
     path("", include("apps.results.urls")),
     path("", include("apps.flows.urls")),
 ]

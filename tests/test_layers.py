@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"core": 0, "blocks": 1, "results": 2, "flows": 3}
+LAYERS = {"core": 0, "blocks": 1, "results": 2, "flows": 3, "prefect_servers": 4}
 TOP = 9  # project/ and resultdeck/: the front door, which sees everything
 PURE = (
     "apps.blocks.filesystems",
@@ -33,6 +33,7 @@ PURE = (
     "apps.results.serializers",
     "apps.results.store",
     "apps.results.records",
+    "apps.prefect_servers.client",
 )
 WEB_NAMES = {"views", "api", "admin", "forms", "urls", "templatetags", "commands"}
 MAX_LINES = 800

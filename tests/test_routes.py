@@ -98,6 +98,12 @@ ROUTES: dict[str, Route] = {
     "blocks:block-update": page("block", get=A, post=A),
     "blocks:block-test": page("block", post=A),
     "blocks:block-delete": page("block", get=A, post=A),
+    "prefect_servers:connection-list": page(get=A),
+    "prefect_servers:connection-create": page(get=A, post=A),
+    "prefect_servers:connection-detail": page("connection", get=A),
+    "prefect_servers:connection-update": page("connection", get=A, post=A),
+    "prefect_servers:connection-test": page("connection", post=A),
+    "prefect_servers:connection-sync": page("connection", post=A),
     "results:result-list": page(get=V),
     "results:result-selection": page(get=V),
     "results:result-detail": page("result", get=V),
@@ -143,6 +149,10 @@ ROUTES: dict[str, Route] = {
     "flow-run-detail": api("run", get=V),
     "flow-run-task-runs": api("run", get=V),
     "flow-run-logs": api("run", get=V),
+    "prefect-connection-list": api(get=A, post=A),
+    "prefect-connection-detail": api("connection", get=A, put=A, patch=A, delete=A),
+    "prefect-connection-test": api("connection", post=A),
+    "prefect-connection-sync": api("connection", post=A),
     # The admin site
     "admin:login": public(get=1, post=1, put=1),
     "admin:logout": Route("admin", {"post": SIGNED_IN}),
@@ -210,6 +220,7 @@ def objects(db, tmp_path, settings):
 
     from apps.blocks import services
     from apps.flows.registry import flow_registry
+    from apps.prefect_servers.services import connection_save
     from apps.results.models import PurgeAuditEntry, RetentionPolicy
     from apps.results.serializer_configs import serializer_config_save
     from apps.results.tasks import job_create
@@ -233,6 +244,7 @@ def objects(db, tmp_path, settings):
         "job": job_create(kind="purge-expired", params={}),
         "audit": PurgeAuditEntry.objects.create(username="owner"),
         "user": owner,
+        "connection": connection_save(name="there", api_url="http://127.0.0.1:9/api"),
         "group": owner.groups.model.objects.get(name="viewer"),
         "token": Token.objects.create(user=owner).user,  # the token admin's URLs name the user
     }

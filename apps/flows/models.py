@@ -20,6 +20,11 @@ class StateType(models.TextChoices):
     CANCELLED = "CANCELLED", "Cancelled"
 
 
+class RunSource(models.TextChoices):
+    RESULTDECK = "", "Resultdeck"
+    PREFECT = "prefect", "Prefect"
+
+
 FINAL_STATES = {
     StateType.COMPLETED,
     StateType.CACHED,
@@ -44,6 +49,19 @@ class RunBase(models.Model):
     result = models.ForeignKey(
         "results.ResultReference", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Where the run happened: Resultdeck's own engine, or a Prefect server it was synced from.
+    source = models.CharField(max_length=16, choices=RunSource.choices, blank=True, default="")
+    # The synced run's Prefect server connection and id there. Not a foreign key: connections
+    # live in an app above this one.
+    source_connection_id = models.UUIDField(null=True, blank=True)
+    external_id = models.UUIDField(null=True, blank=True)
+    external_url = models.URLField(max_length=1000, blank=True, default="")
+    tags = models.JSONField(default=list, blank=True)
+    # A synced run's result as its server described it ({"kind": "record" | "reference" |
+    # "literal" | "unpersisted", ...}); the `result` reference is what Resultdeck reads.
+    external_result = models.JSONField(null=True, blank=True)
+    # When a sync found the run gone from its Prefect server: kept, and marked, never dropped.
+    external_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -85,9 +103,18 @@ class FlowRun(RunBase):
     )
     worker_host = models.CharField(max_length=200, blank=True, default="")
     celery_task_id = models.CharField(max_length=64, blank=True, default="")
+    deployment = models.CharField(max_length=200, blank=True, default="")
+    work_pool = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_connection_id", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="flowrun_external_unique",
+            ),
+        ]
         indexes = [
             models.Index(fields=["-created", "-id"], name="flowrun_created_idx"),
             models.Index(fields=["flow_name", "-created", "-id"], name="flowrun_flow_created_idx"),
@@ -112,6 +139,13 @@ class TaskRun(RunBase):
 
     class Meta:
         ordering = ["created", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_connection_id", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="taskrun_external_unique",
+            ),
+        ]
         indexes = [
             models.Index(fields=["flow_run", "created"], name="taskrun_flow_created_idx"),
             models.Index(fields=["task_name", "-created"], name="taskrun_task_created_idx"),
