@@ -101,6 +101,15 @@ def _form_page(request, *, form, block=None, test_result=None, tested=False, sta
     return render(request, FORM_TEMPLATE, context, status=status)
 
 
+def _form_save(form, save):
+    """The block ``save()`` returns, or None with the refusal shown beside its field."""
+    try:
+        return save()
+    except services.BlockValidationError as exc:
+        form.add_error(form.error_field(exc.field), exc.message)
+        return None
+
+
 def _form_test(form) -> services.ConnectionTestResult | None:
     if not form.is_valid():
         return None
@@ -120,20 +129,20 @@ def block_create(request):
     if action == "test":
         return _form_page(request, form=form, test_result=_form_test(form), tested=True)
     if form.is_valid():
-        try:
-            block = services.block_create(
+        created = _form_save(
+            form,
+            lambda: services.block_create(
                 block_type=form.block_type,
                 name=form.cleaned_data["name"],
                 settings=form.settings_submitted(),
                 user=request.user,
-            )
-        except services.BlockValidationError as exc:
-            form.add_error(form.error_field(exc.field), exc.message)
-        else:
+            ),
+        )
+        if created is not None:
             messages.success(
-                request, f'Storage block {block.slug} created. Use it in code as "{block.slug}".'
+                request, f'Storage block {created.slug} created. Use it in code as "{created.slug}".'
             )
-            return redirect("blocks:block-detail", block_type=block.block_type, name=block.name)
+            return redirect("blocks:block-detail", block_type=created.block_type, name=created.name)
     return _form_page(request, form=form, status=400)
 
 
@@ -149,18 +158,18 @@ def block_update(request, block_type: str, name: str):
     if action == "test":
         return _form_page(request, form=form, block=block, test_result=_form_test(form), tested=True)
     if form.is_valid():
-        try:
-            block = services.block_update(
+        saved = _form_save(
+            form,
+            lambda: services.block_update(
                 block=block,
                 name=form.cleaned_data["name"],
                 settings=form.settings_submitted(),
                 user=request.user,
-            )
-        except services.BlockValidationError as exc:
-            form.add_error(form.error_field(exc.field), exc.message)
-        else:
-            messages.success(request, f"Storage block {block.slug} saved.")
-            return redirect("blocks:block-detail", block_type=block.block_type, name=block.name)
+            ),
+        )
+        if saved is not None:
+            messages.success(request, f"Storage block {saved.slug} saved.")
+            return redirect("blocks:block-detail", block_type=saved.block_type, name=saved.name)
     return _form_page(request, form=form, block=block, status=400)
 
 

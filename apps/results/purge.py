@@ -66,6 +66,13 @@ class PurgeReport:
         self.skipped += other.skipped
         self.batches += other.batches
 
+    def summary(self) -> str:
+        """The counts a purge logs when it ends."""
+        return (
+            f"{self.purged} purged, {self.deleted} object(s) deleted, {self.missing} already gone, "
+            f"{len(self.errors)} error(s), {self.bytes_freed} bytes freed"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "purged": self.purged,
@@ -106,14 +113,7 @@ def references_purge(
             batch_report.merge(_purge_group(group, filesystems, group_key, user=user, batch_size=batch_size))
         audit_entry_add(audit=audit, report=batch_report, blocks={reference.block_id for reference in batch})
         report.merge(batch_report)
-    logger.info(
-        "purged %d result(s): %d object(s) deleted, %d already gone, %d error(s), %d bytes freed",
-        report.purged,
-        report.deleted,
-        report.missing,
-        len(report.errors),
-        report.bytes_freed,
-    )
+    logger.info("purge: %s", report.summary())
     return report
 
 
@@ -480,16 +480,7 @@ def claimed_purge(
         report.merge(batch_report)
         if progress is not None:
             progress(report)
-    logger.info(
-        "%s purge (%s): %d purged, %d object(s) deleted, %d already gone, %d error(s), %d bytes freed",
-        reason,
-        source,
-        report.purged,
-        report.deleted,
-        report.missing,
-        len(report.errors),
-        report.bytes_freed,
-    )
+    logger.info("%s purge (%s): %s", reason, source, report.summary())
     return report
 
 
