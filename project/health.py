@@ -68,7 +68,7 @@ def _check_broker() -> str:
 
 
 def _check_storage() -> str:
-    storage = default_result_storage()
+    storage = default_result_storage(create=False)
     # A real write, read and delete: a storage that lists but refuses writes is not healthy.
     storage.test_connection(timeout=settings.HEALTHZ_TIMEOUT_SECONDS)
     return storage.location

@@ -32,7 +32,7 @@ def default_local_filesystem() -> LocalFileSystem:
     return LocalFileSystem(basepath=str(Path(path).expanduser().resolve()))
 
 
-def default_block_get_or_create() -> StorageBlock | None:
+def default_block_get_or_create(*, create: bool = True) -> StorageBlock | None:
     """The managed block of the local default storage, created (and its detached results attached)
     on first use.
 
@@ -42,6 +42,8 @@ def default_block_get_or_create() -> StorageBlock | None:
     """
     filesystem = default_local_filesystem()
     block = StorageBlock.objects.filter(block_type=BlockType.LOCAL, name=DEFAULT_BLOCK_NAME).first()
+    if block is None and not create:
+        return None
     if block is None:
         try:
             with transaction.atomic():
@@ -69,11 +71,13 @@ def default_references_attach(*, block: StorageBlock) -> int:
     return ResultReference.objects.filter(block__isnull=True, storage_location=location).update(block=block)
 
 
-def default_result_storage() -> WritableFileSystem:
+def default_result_storage(*, create: bool = True) -> WritableFileSystem:
+    """Where results go when nothing names a storage; ``create=False`` looks without making the block
+    (a health check must not write to the database)."""
     slug = settings.RESULTS_DEFAULT_STORAGE_BLOCK
     if slug:
         return StorageBlock.objects.get_by_slug(slug).filesystem()
-    block = default_block_get_or_create()
+    block = default_block_get_or_create(create=create)
     if block is None:
         return default_local_filesystem()
     return block_filesystem(block)
