@@ -49,6 +49,10 @@ EXPECTED = {
         rf"^runs list, first page\s+{NUMBER}\s+{NUMBER}\s+\d+\s+50\s+{NUMBER}\s+\d+\s+{NUMBER}x  (PASS|FAIL)",
         rf"^run detail \(3 task runs\)\s+{NUMBER}\s+{NUMBER}\s+\d+\s+3\s",
         rf"^extra: results list, first page\s+{NUMBER}\s+{NUMBER}\s+\d+\s+50\s",
+        r"^  \(wide run: 300 task runs, base 3; log run: 3,000 lines, base 30\)$",
+        rf"^run page of the wide run \(task runs\)\s+{NUMBER}\s+{NUMBER}\s+\d+\s+300\s+{NUMBER}\s+\d+\s",
+        rf"^run logs section \(htmx\)\s+{NUMBER}\s+{NUMBER}\s+\d+\s+200\s+{NUMBER}\s+\d+\s+{NUMBER}x",
+        rf"^API run logs, first page\s+{NUMBER}\s+{NUMBER}\s+\d+\s+200\s+{NUMBER}\s+\d+\s+{NUMBER}x",
     ],
     "purge": [
         rf"^naive one-by-one DeleteObject:\s+100 objects in\s+{NUMBER} s",
