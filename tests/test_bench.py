@@ -34,6 +34,8 @@ EXPECTED = {
         rf"^\s+20  ms per task \(in flow, wall\)\s+{NUMBER}\s+-\s+{NUMBER}x",
         rf"^\s+20  floor: ms per task, no engine\s+{NUMBER}\s+{NUMBER}x",
         rf"^\s+20  whole process, s\s+{NUMBER}",
+        r"^\s+20  ms per task, 10 log lines\s+\d+\.\d+\s+-\s+-  \(Prefect not measured\)",
+        rf"^\s+20    of which the lines, ms\s+-?{NUMBER}\s+-\s+{NUMBER}x  \(ours with the lines",
         r"prefect: skipped in smoke mode",
         rf"^\s+60  flows/s, 2 workers x 2 prefork\s+{NUMBER} .*\(60 completed",
         rf"baseline: in-process serial\s+{NUMBER}\s+{NUMBER}x",
