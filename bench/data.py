@@ -322,3 +322,71 @@ def rows_estimate() -> dict[str, int]:
             cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table])
             counts[table] = cursor.fetchone()[0]
     return counts
+
+
+def wide_run_generate(*, key: int, tasks: int, log_lines: int, anchor: dt.datetime) -> str:
+    """One Completed flow run with ``tasks`` task runs and ``log_lines`` log lines; returns its id.
+
+    ``key`` (1, 2, ...) keeps the ids of several such runs apart from each other and from
+    runs_generate's. The lines take turns over the task runs (and the flow itself when there are
+    none): 1 in 10 is a warning, 1 in 100 an error, and 1 in 1,000 mentions "checkpoint".
+    """
+    from django.db import connection
+
+    from apps.flows.models import FlowRun, RunLog, TaskRun
+
+    run_id = run_id_sql(str(key), prefix="8100")
+    created = f"'{anchor.isoformat()}'::timestamptz"
+    insert_select(
+        model=FlowRun,
+        values={
+            "id": run_id,
+            "name": f"'wide-run-{key}'",
+            "state": "'COMPLETED'",
+            "created": created,
+            "start_time": created,
+            "end_time": f"{created} + interval '10 ms' * {tasks + 1}",
+            "run_count": "1",
+            "flow_name": "'wide-flow'",
+            "worker_host": "'worker-1'",
+        },
+        source="",
+    )
+    names = "', '".join(TASK_NAMES)
+    task_name = f"(ARRAY['{names}'])[1 + t % {len(TASK_NAMES)}]"
+    insert_select(
+        model=TaskRun,
+        values={
+            "id": run_id_sql(f"{key}::bigint << 32 | t", prefix="9100"),
+            "name": f"{task_name} || '-' || t",
+            "state": "'COMPLETED'",
+            "created": f"{created} + interval '10 ms' * t",
+            "start_time": f"{created} + interval '10 ms' * t",
+            "end_time": f"{created} + interval '10 ms' * t + interval '5 ms'",
+            "run_count": "1",
+            "flow_run_id": run_id,
+            "task_name": task_name,
+            "task_key": f"{task_name} || '-' || t",
+        },
+        source=f"FROM generate_series(0, {tasks - 1}) AS t",
+    )
+    task_run_id = run_id_sql(f"{key}::bigint << 32 | (n % {tasks})", prefix="9100") if tasks else "NULL"
+    insert_select(
+        model=RunLog,
+        values={
+            "id": "nextval(pg_get_serial_sequence('flows_runlog', 'id'))",
+            "flow_run_id": run_id,
+            "task_run_id": task_run_id,
+            "level": "CASE WHEN n % 100 = 0 THEN 40 WHEN n % 10 = 0 THEN 30 ELSE 20 END",
+            "timestamp": f"{created} + interval '1 ms' * n",
+            "logger": "'resultdeck.task_runs'",
+            "message": (
+                "CASE WHEN n % 1000 = 0 THEN 'checkpoint ' || n "
+                "ELSE 'processed batch ' || n || ' of the input: ' || md5(n::text) END"
+            ),
+        },
+        source=f"FROM generate_series(0, {log_lines - 1}) AS n",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {run_id}")
+        return str(cursor.fetchone()[0])

@@ -12,6 +12,9 @@
   each result pickled to a file. Prefect runs from the throwaway venv of scripts/prefect_venv.py,
   with its own temporary PREFECT_HOME (its ephemeral API server and SQLite, as a plain script
   gets); if it fails or is too slow, the table says so and still shows our figures.
+* The same N tasks logging LOG_LINES lines each (``get_run_logger().info`` inside the task), in
+  both engines, at INFO so every line is kept (our RunLog rows; Prefect's API log handler): time
+  per task beside the plain case's, and Prefect's figure with the same lines.
 * Celery throughput: --flows small flows (examples' "sum-numbers": one task, results persisted)
   submitted at once with ``flow_runs_submit_many`` to two workers (prefork, --concurrency
   processes each, ``-O fair``, no gossip/mingle/heartbeat; acks_late and prefetch 1 as configured),
@@ -21,7 +24,8 @@
   the same flows through the same worker function, one after another in one process, no broker.
   Needs the test services (eval "$(scripts/services.sh env)").
 
-Targets: >= 20x less time per task than Prefect (whose reference figure here is 3.47 ms),
+Targets: >= 20x less time per task than Prefect (whose reference figure here is 3.47 ms), with
+and without the log lines,
 whole process under 1 s for 100 tasks (Prefect: 8.6 s), >= 200 flows/s through two workers.
 """
 
@@ -50,11 +54,14 @@ PREFECT_TIMEOUT_S = 300.0
 SMOKE_SIZES = [20]
 SMOKE_FLOWS = 60
 SMOKE_BASELINE_FLOWS = 30
+LOG_LINES = 10
 
 SCRIPT = """
 import json, sys, time
 process_started = time.perf_counter()
-from {package} import flow, task
+from {package} import flow, get_run_logger, task
+
+LINES = int(sys.argv[2])
 
 
 @task(persist_result=True)
@@ -62,10 +69,19 @@ def small(i):
     return {{"i": i, "square": i * i, "label": "row"}}
 
 
+@task(persist_result=True)
+def logged(i):
+    logger = get_run_logger()
+    for line in range(LINES):
+        logger.info("row %d: line %d of the task's progress", i, line)
+    return {{"i": i, "square": i * i, "label": "row"}}
+
+
 @flow(persist_result=True)
 def bench(n):
+    call = logged if LINES else small
     for i in range(n):
-        small(i)
+        call(i)
 
 
 @flow
@@ -112,13 +128,19 @@ print(json.dumps({"in_flow_wall": wall, "in_flow_cpu": cpu}))
 
 
 def run_script(
-    *, python: str, package: str, n: int, env: dict, cwd: Path, timeout: float | None = None
+    *, python: str, package: str, n: int, env: dict, cwd: Path, lines: int = 0, timeout: float | None = None
 ) -> dict:
+    """The figures of one fresh process running N tasks that log ``lines`` lines each."""
     script = cwd / f"bench_{package}.py"
     script.write_text(FLOOR_SCRIPT if package == "floor" else SCRIPT.format(package=package))
     started = time.perf_counter()
     completed = subprocess.run(
-        [python, str(script), str(n)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [python, str(script), str(n), str(lines)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     process = time.perf_counter() - started
     if completed.returncode != 0:
@@ -135,12 +157,13 @@ def resultdeck_env(work: Path) -> dict:
     return env
 
 
-def prefect_env(work: Path) -> dict:
+def prefect_env(work: Path, *, lines: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         PREFECT_HOME=str(work / "prefect-home"),
         PREFECT_LOCAL_STORAGE_PATH=str(work / "prefect-storage"),
-        PREFECT_LOGGING_LEVEL="WARNING",
+        # At WARNING Prefect would drop the INFO lines of the logging case before its API handler.
+        PREFECT_LOGGING_LEVEL="INFO" if lines else "WARNING",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_API_URL="",
         # The temporary API server can take long to start on a busy machine; Prefect's own 20 s
@@ -288,21 +311,23 @@ def celery_throughput(
     return figures
 
 
-def prefect_measure(*, sizes: list[int], work: Path) -> tuple[dict[int, dict], str]:
-    """Prefect's figures per size, or none and why: a slow or failing baseline must not hide ours."""
+def prefect_measure(*, sizes: list[int], work: Path) -> tuple[dict[tuple[int, int], dict], str]:
+    """Prefect's figures per (size, lines per task), or none and why: a slow or failing baseline
+    must not hide ours."""
     try:
         python = prefect_python()
     except (OSError, subprocess.CalledProcessError) as error:
         return {}, f"prefect: not measured, its venv could not be built ({error})"
     figures = {}
-    for n in sizes:
+    for n, lines in [(n, lines) for n in sizes for lines in (0, LOG_LINES)]:
         try:
-            figures[n] = run_script(
+            figures[n, lines] = run_script(
                 python=python,
                 package="prefect",
                 n=n,
-                env=prefect_env(work),
+                env=prefect_env(work, lines=lines),
                 cwd=work,
+                lines=lines,
                 timeout=PREFECT_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:
@@ -320,19 +345,51 @@ def ms(value: float | None) -> str:
     return f"{value:>12.3f}" if value is not None else f"{'-':>12}"
 
 
+def versus_prefect(
+    *, per_task: float, prefect_per_task: float | None, verdicts: list[bool], missing: str
+) -> str:
+    """The ratio column against Prefect's time per task and its verdict, or ``missing`` without one."""
+    if prefect_per_task is None:
+        return missing
+    ratio = prefect_per_task / per_task
+    ok = ratio >= TARGET_RATIO
+    verdicts.append(ok)
+    return f"{ratio:>7.1f}x  >= {TARGET_RATIO:.0f}x      {'PASS' if ok else 'FAIL'}"
+
+
+def logged_rows_print(
+    *, n: int, ours: dict, plain: dict, theirs: dict | None, theirs_plain: dict | None, verdicts: list[bool]
+) -> None:
+    """The logging case: per task beside Prefect's with the same lines, and beside our plain case."""
+    per_task = ours["in_flow_wall"] / n * 1000
+    prefect_per_task = theirs["in_flow_wall"] / n * 1000 if theirs else None
+    versus = versus_prefect(
+        per_task=per_task,
+        prefect_per_task=prefect_per_task,
+        verdicts=verdicts,
+        missing=f"{'-':>8}  (Prefect not measured)",
+    )
+    label = f"ms per task, {LOG_LINES} log lines"
+    print(f"{n:>5}  {label:<28} {per_task:>12.3f} {ms(prefect_per_task)} {versus}")
+    cost = (ours["in_flow_wall"] - plain["in_flow_wall"]) / n * 1000
+    prefect_cost = (theirs["in_flow_wall"] - theirs_plain["in_flow_wall"]) / n * 1000 if theirs else None
+    print(
+        f"{n:>5}  {'  of which the lines, ms':<28} {cost:>12.3f} {ms(prefect_cost)} "
+        f"{ours['in_flow_wall'] / plain['in_flow_wall']:>7.2f}x  (ours with the lines / ours plain)"
+    )
+
+
 def rows_print(*, n: int, ours: dict, floor: dict, theirs: dict | None, verdicts: list[bool]) -> None:
     per_task = ours["in_flow_wall"] / n * 1000
     floor_per_task = floor["in_flow_wall"] / n * 1000
     prefect_per_task = theirs["in_flow_wall"] / n * 1000 if theirs else None
-    if theirs:
-        ratio = prefect_per_task / per_task
-        ok = ratio >= TARGET_RATIO
-        verdicts.append(ok)
-        versus = f"{ratio:>7.1f}x  >= {TARGET_RATIO:.0f}x      {'PASS' if ok else 'FAIL'}"
-    else:
-        versus = (
-            f"{PREFECT_REFERENCE['per_task_ms'] / per_task:>7.1f}x  (vs the reference figure, not measured)"
-        )
+    versus = versus_prefect(
+        per_task=per_task,
+        prefect_per_task=prefect_per_task,
+        verdicts=verdicts,
+        missing=f"{PREFECT_REFERENCE['per_task_ms'] / per_task:>7.1f}x  "
+        "(vs the reference figure, not measured)",
+    )
     print(f"{n:>5}  {'ms per task (in flow, wall)':<28} {per_task:>12.3f} {ms(prefect_per_task)} {versus}")
     print(
         f"{n:>5}  {'ms per task (in flow, cpu)':<28} {ours['in_flow_cpu'] / n * 1000:>12.3f} "
@@ -377,8 +434,11 @@ def main() -> int:
     rows = []
     for n in [] if arguments.celery_only else sizes:
         ours = run_script(python=sys.executable, package="apps.flows", n=n, env=ours_env, cwd=work)
+        logged = run_script(
+            python=sys.executable, package="apps.flows", n=n, env=ours_env, cwd=work, lines=LOG_LINES
+        )
         floor = run_script(python=sys.executable, package="floor", n=n, env=ours_env, cwd=work)
-        rows.append((n, ours, floor))
+        rows.append((n, ours, logged, floor))
     prefect, prefect_note = {}, ""
     if arguments.smoke:
         prefect_note = (
@@ -392,8 +452,16 @@ def main() -> int:
     print(f"\nEngine benchmark (load average at start {load:.1f} on {os.cpu_count()} cores)")
     print(f"{'N':>5}  {'metric':<28} {'resultdeck':>12} {'prefect':>12} {'ratio':>8}  target      verdict")
     verdicts: list[bool] = []
-    for n, ours, floor in rows:
-        rows_print(n=n, ours=ours, floor=floor, theirs=prefect.get(n), verdicts=verdicts)
+    for n, ours, logged, floor in rows:
+        rows_print(n=n, ours=ours, floor=floor, theirs=prefect.get((n, 0)), verdicts=verdicts)
+        logged_rows_print(
+            n=n,
+            ours=logged,
+            plain=ours,
+            theirs=prefect.get((n, LOG_LINES)),
+            theirs_plain=prefect.get((n, 0)),
+            verdicts=verdicts,
+        )
     if prefect_note:
         print(f"       {prefect_note}")
     print(
