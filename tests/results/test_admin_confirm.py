@@ -23,7 +23,7 @@ def block(tmp_path):
 
 
 @pytest.mark.django_db
-def test_clear_expired_shows_the_counts_and_purges_nothing_until_confirmed(local_block, client, make_user):
+def test_clear_expired_shows_the_counts_and_purges_nothing_until_confirmed(block, client, make_user):
     root = Path(block.settings["basepath"])
     stored_results(block, root, expired=3, unexpired=2)
     client.force_login(make_user("admin", is_staff=True))
