@@ -61,6 +61,17 @@ def short_type(value: str) -> str:
 
 
 @register.filter
+def written_by(prefect_version: str) -> str:
+    """Who wrote a result file, from its ``prefect_version`` ("resultdeck-0.1.0" is ours)."""
+    if not prefect_version:
+        return ""
+    ours, _, version = prefect_version.partition("resultdeck-")
+    if not ours and version:
+        return f"Resultdeck {version}"
+    return f"Prefect {prefect_version}"
+
+
+@register.filter
 def json_text(value: Any, max_chars: int | None = None) -> str:
     """Compact JSON of a (JSON-safe) value; cut to ``max_chars`` with an ellipsis."""
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)

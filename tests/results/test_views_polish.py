@@ -1,0 +1,50 @@
+"""The small things on the results pages: download names, who wrote a file, the decode button, filter
+errors, API 404s."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from apps.results.models import ResultReference
+from tests.dashboard_data import raw_file_result, stored_result
+
+pytestmark = pytest.mark.django_db
+
+
+def detail(client, reference: ResultReference) -> str:
+    response = client.get(reverse("results:result-detail", args=[reference.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def download_name(client, reference: ResultReference) -> str:
+    response = client.get(reverse("results:result-raw", args=[reference.pk]))
+    assert response.status_code == 200
+    return response["Content-Disposition"].removeprefix('attachment; filename="').removesuffix('"')
+
+
+def test_a_record_downloads_as_json_and_a_raw_pickle_as_pickle(viewer_client, tmp_path):
+    record = stored_result(tmp_path, {"n": 1}, serializer="pickle", key="abc123")
+    raw_pickle = raw_file_result(tmp_path, b"\x80\x05N.", key="def456", layout="v3-raw")
+    raw_other = raw_file_result(tmp_path, b"\x00", key="ghi789", layout="v3-raw")
+    ResultReference.objects.filter(pk=raw_other.pk).update(serializer_type="compressed/pickle")
+    raw_other.refresh_from_db()
+    assert download_name(viewer_client, record) == "abc123.json"
+    assert download_name(viewer_client, raw_pickle) == "def456.pickle"
+    assert download_name(viewer_client, raw_other) == "ghi789.bin"
+
+
+def test_our_own_files_say_they_were_written_by_resultdeck(viewer_client, tmp_path):
+    html = detail(viewer_client, stored_result(tmp_path, [1]))
+    assert "Written by</dt><dd>Resultdeck 0.1.0</dd>" in html
+    assert "resultdeck-0.1.0" not in html
+
+
+def test_json_results_have_no_decode_button_pickles_do(operator_client, tmp_path):
+    assert "Decode in sandbox" not in detail(
+        operator_client, stored_result(tmp_path, {"a": 1}, serializer="json")
+    )
+    assert "Decode in sandbox" in detail(
+        operator_client, stored_result(tmp_path, {"a": 1}, serializer="pickle")
+    )
