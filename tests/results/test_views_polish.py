@@ -4,6 +4,7 @@ errors, API 404s."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from apps.results.models import ResultReference
@@ -48,3 +49,9 @@ def test_json_results_have_no_decode_button_pickles_do(operator_client, tmp_path
     assert "Decode in sandbox" in detail(
         operator_client, stored_result(tmp_path, {"a": 1}, serializer="pickle")
     )
+
+
+def test_every_page_links_the_favicon_and_it_is_served(viewer_client, tmp_path):
+    html = viewer_client.get(reverse("results:result-list")).content.decode()
+    assert '<link rel="icon" type="image/svg+xml" href="/static/img/favicon.svg">' in html
+    assert (settings.BASE_DIR / "static" / "img" / "favicon.svg").read_text().startswith("<svg")
