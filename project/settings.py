@@ -217,6 +217,7 @@ REST_FRAMEWORK = {
     # Every endpoint needs a role: viewer to read, admin to write, unless a view says otherwise.
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.HasRole"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.StandardPagination",
+    "EXCEPTION_HANDLER": "apps.core.api.api_exception_handler",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",

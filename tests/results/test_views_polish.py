@@ -55,3 +55,9 @@ def test_every_page_links_the_favicon_and_it_is_served(viewer_client, tmp_path):
     html = viewer_client.get(reverse("results:result-list")).content.decode()
     assert '<link rel="icon" type="image/svg+xml" href="/static/img/favicon.svg">' in html
     assert (settings.BASE_DIR / "static" / "img" / "favicon.svg").read_text().startswith("<svg")
+
+
+def test_an_api_404_does_not_name_the_model(viewer_client):
+    for url in ("/api/results/987654/", "/api/runs/00000000-0000-0000-0000-000000000000/"):
+        response = viewer_client.get(url)
+        assert (response.status_code, response.json()) == (404, {"detail": "Not found."}), url
