@@ -61,3 +61,18 @@ def test_an_api_404_does_not_name_the_model(viewer_client):
     for url in ("/api/results/987654/", "/api/runs/00000000-0000-0000-0000-000000000000/"):
         response = viewer_client.get(url)
         assert (response.status_code, response.json()) == (404, {"detail": "Not found."}), url
+
+
+@pytest.mark.parametrize(("url", "target"), [("/results/", "result-table"), ("/runs/", "run-table")])
+def test_an_invalid_filter_shows_its_error_beside_the_filter_also_when_htmx_swaps_the_table(
+    viewer_client, url, target
+):
+    error = f'<small class="error filter-error" id="{target}-error-created_after"'
+    page = viewer_client.get(url, {"created_after": "not-a-date"}).content.decode()
+    assert f"{error}>Enter a valid date.</small>" in page
+    swapped = viewer_client.get(
+        url, {"created_after": "not-a-date"}, headers={"HX-Request": "true", "HX-Target": target}
+    ).content.decode()
+    assert f'{error} hx-swap-oob="true">Enter a valid date.</small>' in swapped
+    cleared = viewer_client.get(url, headers={"HX-Request": "true", "HX-Target": target}).content.decode()
+    assert f'{error} hx-swap-oob="true"></small>' in cleared
