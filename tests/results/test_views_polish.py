@@ -3,11 +3,13 @@ errors, API 404s."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from apps.results.models import ResultReference
+from apps.results.models import ResultReference, SerializerConfig
 from tests.dashboard_data import raw_file_result, stored_result
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +78,14 @@ def test_an_invalid_filter_shows_its_error_beside_the_filter_also_when_htmx_swap
     assert f'{error} hx-swap-oob="true">Enter a valid date.</small>' in swapped
     cleared = viewer_client.get(url, headers={"HX-Request": "true", "HX-Target": target}).content.decode()
     assert f'{error} hx-swap-oob="true"></small>' in cleared
+
+
+def test_the_serializers_page_example_names_a_config_that_exists_and_resolves(viewer_client):
+    from apps.results.resolve import serializer_resolve
+
+    page = viewer_client.get(reverse("results:serializer-list")).content.decode()
+    example = re.search(r'<code class="example">@task\(result_serializer="([^"]+)"\)</code>', page)
+    assert example, page
+    name = example.group(1)
+    assert SerializerConfig.objects.filter(name=name, builtin=True).exists()
+    assert serializer_resolve(spec=name) is not None
