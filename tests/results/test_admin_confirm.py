@@ -3,6 +3,7 @@ does, and purge only when that page is posted back."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,24 +16,26 @@ CHANGELIST = "/admin/results/resultreference/"
 
 
 @pytest.fixture
-def block(tmp_path):
-    (tmp_path / "s").mkdir()
-    return services.block_create(
-        block_type="local-file-system", name="b", settings={"basepath": str(tmp_path / "s")}
-    )
+def selection(tmp_path, client, make_user) -> tuple[Path, list[str]]:
+    """3 expired and 2 live stored results, and an admin signed in: the folder and the ids."""
+    root = tmp_path / "s"
+    root.mkdir()
+    block = services.block_create(block_type="local-file-system", name="b", settings={"basepath": str(root)})
+    stored_results(block, root, expired=3, unexpired=2)
+    client.force_login(make_user("admin", is_staff=True))
+    return root, [str(pk) for pk in ResultReference.objects.values_list("pk", flat=True)]
+
+
+def confirmation(client, ids: list[str]) -> str:
+    page = client.post(CHANGELIST, {"action": "clear_expired_results", "_selected_action": ids, "index": "0"})
+    assert page.status_code == 200
+    return page.content.decode()
 
 
 @pytest.mark.django_db
-def test_clear_expired_shows_the_counts_and_purges_nothing_until_confirmed(block, client, make_user):
-    root = Path(block.settings["basepath"])
-    stored_results(block, root, expired=3, unexpired=2)
-    client.force_login(make_user("admin", is_staff=True))
-    ids = [str(pk) for pk in ResultReference.objects.values_list("pk", flat=True)]
-
-    page = client.post(CHANGELIST, {"action": "clear_expired_results", "_selected_action": ids, "index": "0"})
-
-    assert page.status_code == 200
-    text = page.content.decode()
+def test_clear_expired_shows_the_counts_and_purges_nothing_until_confirmed(selection, client):
+    root, ids = selection
+    text = confirmation(client, ids)
     assert 'data-count="to-purge">To purge (expired): <strong>3</strong>' in text
     assert 'data-count="to-keep">Not expired, kept: <strong>2</strong>' in text
     assert 'name="csrfmiddlewaretoken"' in text and 'name="post" value="yes"' in text
@@ -42,15 +45,15 @@ def test_clear_expired_shows_the_counts_and_purges_nothing_until_confirmed(block
 
 
 @pytest.mark.django_db
-def test_the_confirmation_posted_back_runs_the_purge(block, client, make_user):
-    root = Path(block.settings["basepath"])
-    stored_results(block, root, expired=3, unexpired=2)
-    client.force_login(make_user("admin", is_staff=True))
-    ids = [str(pk) for pk in ResultReference.objects.values_list("pk", flat=True)]
+def test_the_confirmation_page_posted_back_runs_the_purge(selection, client):
+    root, ids = selection
+    form = confirmation(client, ids).split('<form method="post">')[1].split("</form>")[0]
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)
+    data: dict[str, list[str]] = {}
+    for name, value in fields:
+        data.setdefault(name, []).append(value)
 
-    response = client.post(
-        CHANGELIST, {"action": "clear_expired_results", "_selected_action": ids, "post": "yes"}
-    )
+    response = client.post(CHANGELIST, data)
 
     job = CleanupJob.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/results/cleanup/jobs/{job.pk}/"
