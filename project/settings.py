@@ -6,6 +6,7 @@ must then provide DJANGO_SECRET_KEY and RESULTDECK_SECRETS_KEY: nothing secret h
 production default.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -216,6 +217,7 @@ REST_FRAMEWORK = {
     # Every endpoint needs a role: viewer to read, admin to write, unless a view says otherwise.
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.HasRole"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.StandardPagination",
+    "EXCEPTION_HANDLER": "apps.core.api.api_exception_handler",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -238,7 +240,11 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: JSON only, so no pickle ever crosses the broker; late acks so a killed worker hands
 # its run to another instead of losing it.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
+if CELERY_BROKER_URL.rstrip("/") == "filesystem:":
+    # The filesystem transport ignores the host, but Kombu warns "No hostname was supplied" on
+    # every connection without one. Celery reads the variable itself, ahead of this setting.
+    CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"] = "filesystem://localhost/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"

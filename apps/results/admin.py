@@ -68,6 +68,7 @@ class ExpiredListFilter(admin.SimpleListFilter):
 
 
 def _job_for_selection(modeladmin, request, queryset, *, kind: str):
+    """Show the counts on a confirmation page, as Django's delete action does; run on ``post=yes``."""
     from django.conf import settings
     from django.shortcuts import redirect
 
@@ -79,6 +80,8 @@ def _job_for_selection(modeladmin, request, queryset, *, kind: str):
             request, "None of the selected results is live: nothing to purge.", messages.WARNING
         )
         return None
+    if request.POST.get("post") != "yes":
+        return _confirmation_page(modeladmin, request, queryset, kind=kind, live=len(ids))
     job = job_create(kind=kind, params={"ids": ids}, user=request.user, source="admin")
     if len(ids) <= settings.RESULTS_PURGE_INLINE_LIMIT:
         job = job_run(job_id=job.pk)
@@ -88,6 +91,32 @@ def _job_for_selection(modeladmin, request, queryset, *, kind: str):
             request, f"{len(ids):,} results: the purge runs in the background.", messages.INFO
         )
     return redirect("results:cleanup-job", pk=job.pk)
+
+
+def _confirmation_page(modeladmin, request, queryset, *, kind: str, live: int):
+    from django.contrib.admin import helpers
+    from django.template.response import TemplateResponse
+
+    expired = queryset.expired().count() if kind == CleanupJob.Kind.PURGE_EXPIRED else live
+    selected = queryset.count()
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Are you sure?",
+        "opts": modeladmin.model._meta,
+        "action_name": request.POST.get("action", ""),
+        "action_label": CleanupJob.Kind(kind).label,
+        "kind": kind,
+        "selected": selected,
+        "live": live,
+        "to_purge": expired,
+        "to_keep": live - expired,
+        "already_purged": selected - live,
+        # Posted back as it came: "all matching" stays a flag rather than every id, which may be millions.
+        "select_across": request.POST.get("select_across") == "1",
+        "pks": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/results/purge_confirmation.html", context)
 
 
 class ResultReferenceAdmin(AdminRoleModelAdmin):

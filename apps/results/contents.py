@@ -50,10 +50,27 @@ def reference_stream(*, reference: ResultReference, chunk_size: int = STREAM_CHU
     return chunks()
 
 
+def reference_download_extension(reference: ResultReference) -> str:
+    """What the stored file is: records, blobs and metadata are JSON documents whatever they carry;
+    a raw payload is what its serializer wrote."""
+    if reference.layout == ResultReference.Layout.UNKNOWN:
+        return ".bin"
+    if reference.layout != ResultReference.Layout.V3_RAW:
+        return ".json"
+    serializer = reference.serializer_type
+    if serializer == "json":
+        return ".json"
+    if serializer == "pickle":
+        return ".pickle"
+    return ".bin"
+
+
 def reference_download_name(reference: ResultReference) -> str:
     name = reference.key.rstrip("/").rpartition("/")[2] or f"result-{reference.pk}"
     safe = "".join(char if char.isalnum() or char in "-_." else "_" for char in name)
-    return safe[:120] or f"result-{reference.pk}"
+    stem = safe[:120] or f"result-{reference.pk}"
+    # A key that names its own extension ("report.csv") keeps it; Prefect's hash keys have none.
+    return stem if "." in stem.lstrip(".") else stem + reference_download_extension(reference)
 
 
 def reference_bytes_for_decode(*, reference: ResultReference, max_bytes: int = DECODE_MAX_BYTES) -> bytes:

@@ -97,6 +97,10 @@ def test_admin_clears_expired_results_with_a_background_job(
     page.check("#action-toggle")
     page.select_option("select[name=action]", "clear_expired_results")
     page.click("button[name=index]")
+    page.wait_for_selector("#purge-counts")
+    assert page.inner_text("[data-count=to-purge] strong") == "60"
+    screenshot("admin-confirm")
+    page.click("input[type=submit]")
     page.wait_for_url("**/results/cleanup/jobs/*/")
     page.wait_for_selector("#job-status")
     screenshot("job-progress")

@@ -150,7 +150,7 @@ def test_admin_clear_expired_on_a_selection_leaves_the_unexpired_ones(local_bloc
     ids = list(ResultReference.objects.values_list("pk", flat=True))
     response = client.post(
         "/admin/results/resultreference/",
-        {"action": "clear_expired_results", "_selected_action": ids},
+        {"action": "clear_expired_results", "_selected_action": ids, "post": "yes"},
     )
     job = CleanupJob.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/results/cleanup/jobs/{job.pk}/"

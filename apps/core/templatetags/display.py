@@ -12,9 +12,11 @@ from typing import Any
 
 from django import template
 from django.urls import reverse
-from django.utils.html import escape
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timeuntil
+from django.utils.timesince import timesince, timeuntil
 
 from apps.core import formatting
 
@@ -60,6 +62,43 @@ def short_type(value: str) -> str:
     )
 
 
+# The one way a moment reads on every page: the server's configured zone (TIME_ZONE), to the minute.
+TIMESTAMP_FORMAT = "Y-m-d H:i T"
+
+
+def moment_relative(value, *, now=None) -> str:
+    """ "5 minutes ago" or "in 3 days"."""
+    now = now or timezone.now()
+    if value <= now:
+        return f"{timesince(value, now)} ago"
+    return f"in {timeuntil(value, now)}"
+
+
+@register.filter
+def timestamp(value) -> SafeString | str:
+    """A ``<time>`` in the configured zone, with the relative time as its title."""
+    if not value:
+        return ""
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(),
+        moment_relative(value),
+        date_format(local, TIMESTAMP_FORMAT),
+    )
+
+
+@register.filter
+def written_by(prefect_version: str) -> str:
+    """Who wrote a result file, from its ``prefect_version`` ("resultdeck-0.1.0" is ours)."""
+    if not prefect_version:
+        return ""
+    ours, _, version = prefect_version.partition("resultdeck-")
+    if not ours and version:
+        return f"Resultdeck {version}"
+    return f"Prefect {prefect_version}"
+
+
 @register.filter
 def json_text(value: Any, max_chars: int | None = None) -> str:
     """Compact JSON of a (JSON-safe) value; cut to ``max_chars`` with an ellipsis."""
@@ -93,14 +132,14 @@ def result_badge(result: Any) -> SafeString:
         title = str(result)
     state = ""
     if result.purged_at:
-        purged_on = escape(f"{result.purged_at:%Y-%m-%d}")
+        purged_on = escape(date_format(timezone.localtime(result.purged_at), "Y-m-d"))
         parts.append(f'<span class="rb-part rb-bad" title="result purged">purged on {purged_on}</span>')
         state = " is-purged"
     elif result.is_expired:
         parts.append('<span class="rb-part rb-bad">expired</span>')
         state = " is-expired"
     elif result.expiration:
-        when = escape(f"{result.expiration:%Y-%m-%d %H:%M}")
+        when = escape(date_format(timezone.localtime(result.expiration), TIMESTAMP_FORMAT))
         remaining = escape(timeuntil(result.expiration))
         parts.append(f'<span class="rb-part rb-exp" title="expires {when}">exp {remaining}</span>')
     url = reverse("results:result-detail", args=[result.pk])
