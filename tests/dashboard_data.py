@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,6 @@ from apps.results.references import reference_from_record, reference_literal
 from apps.results.store import ResultStore
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-class MarkerPayload:
-    """A malicious value: loading it would create ``marker`` (os.system via __reduce__)."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def stored_result(

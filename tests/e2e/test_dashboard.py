@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.flows.models import FlowRun, TaskRun
-from tests.dashboard_data import MarkerPayload, stored_result
+from tests.dashboard_data import stored_result
+from tests.payloads import MarkerPayload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from tests.dashboard_data import T0, MarkerPayload, flow_run, raw_file_result, stored_result, task_run
+from tests.dashboard_data import T0, flow_run, raw_file_result, stored_result, task_run
+from tests.payloads import MarkerPayload
 
 pytestmark = pytest.mark.django_db
 

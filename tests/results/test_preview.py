@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import json
 import lzma
-import os
 import pickle
 import tracemalloc
 import uuid
@@ -29,6 +28,7 @@ from apps.results.preview import (
     preview_from_bytes,
     value_to_preview,
 )
+from tests.payloads import MarkerPayload, OpenMarkerPayload
 from tests.results.helpers_preview import json_record, manifest_expected_type, pickle_record, record_bytes
 
 
@@ -287,23 +287,7 @@ def test_bytearray8_is_shown_as_bytes():
     assert (node["type"], node["hex"]) == ("builtins.bytearray", "0102")
 
 
-class Payload:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-class OpenPayload:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-@pytest.mark.parametrize("payload_class", [Payload, OpenPayload])
+@pytest.mark.parametrize("payload_class", [MarkerPayload, OpenMarkerPayload])
 def test_malicious_pickle_is_flagged_and_never_runs(tmp_path, payload_class):
     marker = tmp_path / f"x-{uuid.uuid4().hex}"
     data = pickle_record(payload_class(str(marker)), dumps=cloudpickle.dumps)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import builtins
 import collections
 import json
 import lzma
-import os
 import pickle
 import uuid
 from pathlib import Path
@@ -17,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from apps.results.preview.sandbox import sandbox_decode, sandbox_environment
+from tests.payloads import MarkerPayload, OpenMarkerPayload
 from tests.results.helpers_preview import manifest_expected_type, pickle_record
 
 
@@ -35,24 +34,8 @@ def test_every_corpus_file_decodes_with_its_type(prefect_corpus):
     assert problems == []
 
 
-class SystemPayload:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-class OpenPayload:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (builtins.open, (self.marker, "w"))
-
-
 def test_malicious_pickles_are_refused_and_never_run(tmp_path):
-    for payload_class, refused in ((SystemPayload, "posix.system"), (OpenPayload, "io.open")):
+    for payload_class, refused in ((MarkerPayload, "posix.system"), (OpenMarkerPayload, "io.open")):
         marker = tmp_path / f"x-{uuid.uuid4().hex}"
         answer = sandbox_decode(
             data=pickle_record(payload_class(str(marker)), dumps=cloudpickle.dumps),

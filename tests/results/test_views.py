@@ -13,13 +13,13 @@ from django.urls import reverse
 
 from apps.results.models import ResultReference
 from tests.dashboard_data import (
-    MarkerPayload,
     flow_run,
     literal_result,
     raw_file_result,
     stored_result,
     task_run,
 )
+from tests.payloads import MarkerPayload
 
 pytestmark = pytest.mark.django_db
 RESULTS = reverse("results:result-list")
