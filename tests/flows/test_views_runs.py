@@ -40,7 +40,7 @@ def test_list_shows_state_flow_duration_start_and_result_badge(viewer_client, tm
     assert "brave-otter" in html and "calm-heron" in html
     assert "state-completed" in html and "state-failed" in html
     assert "1m 15s" in html
-    assert "2025-03-01 12:00:00" in html
+    assert '<time datetime="2025-03-01T12:00:00+00:00"' in html and "2025-03-01 12:00 UTC" in html
     assert reverse("results:result-detail", args=[reference.pk]) in html
     assert ">dict<" in html and ">json<" in html  # value type and serializer in the badge
     assert "literal" in html

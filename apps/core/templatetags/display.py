@@ -62,7 +62,7 @@ def short_type(value: str) -> str:
     )
 
 
-# The one way a moment reads on every page: the server's configured zone (TIME_ZONE), to the minute.
+# The one way a moment reads on every page: in the viewer's zone (apps/core/time_zone.py), to the minute.
 TIMESTAMP_FORMAT = "Y-m-d H:i T"
 
 
@@ -76,7 +76,7 @@ def moment_relative(value, *, now=None) -> str:
 
 @register.filter
 def timestamp(value) -> SafeString | str:
-    """A ``<time>`` in the configured zone, with the relative time as its title."""
+    """A ``<time>`` in the active (viewer's) zone, named, with the relative time as its title."""
     if not value:
         return ""
     local = timezone.localtime(value)
