@@ -152,7 +152,7 @@ class Serializer(BaseModel):
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
         if not name.startswith("_"):
-            self._config_json = None
+            self.__pydantic_private__["_config_json"] = None
 
     def dumps(self, obj: Any) -> bytes:
         raise NotImplementedError
@@ -162,7 +162,7 @@ class Serializer(BaseModel):
 
     @property
     def max_decoded_bytes(self) -> int:
-        return self._max_decoded_bytes
+        return self.__pydantic_private__["_max_decoded_bytes"]
 
     def to_config(self) -> dict:
         """The JSON object files record about this serializer."""
@@ -170,9 +170,12 @@ class Serializer(BaseModel):
 
     def config_json(self) -> bytes:
         """``to_config()`` as compact JSON, as Prefect writes it into record metadata."""
-        if self._config_json is None:
-            self._config_json = self.model_dump_json(serialize_as_any=True).encode()
-        return self._config_json
+        # Read through __pydantic_private__: the attribute path costs microseconds on every record.
+        private = self.__pydantic_private__
+        config = private["_config_json"]
+        if config is None:
+            config = private["_config_json"] = self.model_dump_json(serialize_as_any=True).encode()
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> Serializer:
