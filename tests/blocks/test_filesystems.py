@@ -80,15 +80,22 @@ def remote_s3_fs(s3_settings, s3_bucket) -> RemoteFileSystem:
     return RemoteFileSystem(basepath=f"s3://{s3_bucket}/results", settings=_s3_remote_settings(s3_settings))
 
 
+BACKEND_FIXTURES = {
+    "local": "local_fs",
+    "s3": "s3_fs",
+    "remote-memory": "memory_fs",
+    "remote-s3": "remote_s3_fs",
+}
+
+
 @pytest.fixture(params=BACKENDS)
 def filesystem(request) -> WritableFileSystem:
-    fixture_name = {
-        "local": "local_fs",
-        "s3": "s3_fs",
-        "remote-memory": "memory_fs",
-        "remote-s3": "remote_s3_fs",
-    }
-    return request.getfixturevalue(fixture_name[request.param])
+    return request.getfixturevalue(BACKEND_FIXTURES[request.param])
+
+
+@pytest.fixture(params=[backend for backend in BACKENDS if backend != "local"])
+def remote_filesystem(request) -> WritableFileSystem:
+    return request.getfixturevalue(BACKEND_FIXTURES[request.param])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,11 +232,6 @@ class TestEveryBackend:
             filesystem.delete(key)
         assert list(filesystem.list()) == []
 
-    def test_equivalent_spellings_of_a_key_name_the_same_object(self, filesystem):
-        filesystem.write_path("./dir//value", b"same")
-        assert filesystem.read_path("dir/value") == b"same"
-        assert [info.key for info in filesystem.list()] == ["dir/value"]
-
     def test_delete_many_reports_deleted_missing_and_refused_keys(self, filesystem):
         for index in range(5):
             filesystem.write_path(f"batch/{index}", b"x")
@@ -257,6 +259,29 @@ class TestEveryBackend:
         assert FILESYSTEM_CLASSES[filesystem.block_type_slug] is type(filesystem)
 
 
+class TestRemoteKeys:
+    """A remote key is a name: its spellings are not folded into one, and nothing hides a dot segment."""
+
+    @pytest.mark.parametrize("spelling", ["./dir//value", "dir//value", "dir/./value", "dir/value/"])
+    def test_other_spellings_of_a_key_are_refused(self, remote_filesystem, spelling):
+        remote_filesystem.write_path("dir/value", b"same")
+        with pytest.raises(UnsafeKeyError, match=r"empty or '\.' segments"):
+            remote_filesystem.write_path(spelling, b"other")
+        assert remote_filesystem.read_path("/dir/value") == b"same"
+        assert [info.key for info in remote_filesystem.list()] == ["dir/value"]
+
+    @pytest.mark.parametrize(
+        "key",
+        ["%2e%2e/x", ".%2e/x", "%2E%2E", "a/%2e%2e/%2e%2e/x", "..\\x", "a\\..\\..\\x", "a%2fb", "a%5C..%5Cb"],
+    )
+    def test_hidden_dot_segments_and_encoded_slashes_are_outside(self, remote_filesystem, key):
+        with pytest.raises(UnsafeKeyError, match="outside the base path"):
+            remote_filesystem.write_path(key, b"intruder")
+        with pytest.raises(UnsafeKeyError, match="outside the base path"):
+            remote_filesystem.write_path(f"{remote_filesystem.basepath}/{key}", b"intruder")
+        assert list(remote_filesystem.list()) == []
+
+
 # --------------------------------------------------------------------------------------------------
 # Keys
 
@@ -278,6 +303,11 @@ def test_key_normalize_produces_the_canonical_relative_form():
 
 
 class TestLocalFileSystem:
+    def test_spellings_of_a_key_name_the_same_file(self, local_fs):
+        local_fs.write_path("./dir//value", b"same")
+        assert local_fs.read_path("dir/./value") == b"same"
+        assert [info.key for info in local_fs.list()] == ["dir/value"]
+
     def test_keys_resolve_inside_the_basepath(self, tmp_path):
         filesystem = LocalFileSystem(basepath=tmp_path / "store")
         written = filesystem.write_path("flow/result", b"v")

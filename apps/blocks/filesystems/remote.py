@@ -19,7 +19,13 @@ from .errors import (
     exception_chain,
     storage_error_from_exception,
 )
-from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key_split
+from .keys import (
+    key_prefix_normalize,
+    remote_key_is_irregular,
+    remote_key_normalize,
+    url_key_relative,
+    url_key_split,
+)
 from .redaction import aws_log_redaction_install
 
 
@@ -85,13 +91,14 @@ class RemoteFileSystem(WritableFileSystem):
     def relative_key(self, path: str) -> str:
         split = url_key_split(path)
         if split is None:
-            return key_normalize(path)
-        scheme, netloc, parts = split
+            return remote_key_normalize(path)
+        scheme, netloc, urlpath = split
         if scheme != self._scheme:
             raise UnsafeKeyError(f"{path!r} uses {scheme}://, but this storage is {self.basepath}")
-        if netloc != self._netloc or parts[: len(self._base_parts)] != self._base_parts:
+        relative = url_key_relative(urlpath, base_prefix="/".join(self._base_parts))
+        if netloc != self._netloc or relative is None:
             raise UnsafeKeyError(f"{path!r} is outside the storage base path {self.basepath}")
-        return key_normalize("/".join(parts[len(self._base_parts) :]))
+        return relative
 
     def resolve_path(self, path: str) -> str:
         return f"{self._base_url}/{self.relative_key(path)}"
@@ -208,7 +215,7 @@ class RemoteFileSystem(WritableFileSystem):
             if info.get("type") == "directory" or not stripped_path.startswith(root + "/"):
                 continue
             key = stripped_path[len(root) + 1 :]
-            if not key.startswith(normalized_prefix) or key_is_irregular(key):
+            if not key.startswith(normalized_prefix) or remote_key_is_irregular(key):
                 continue
             yield ObjectInfo(key=key, size=int(info.get("size") or 0), modified=_fsspec_modified(info))
 

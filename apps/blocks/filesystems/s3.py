@@ -25,7 +25,14 @@ from .errors import (
     client_error_code,
     storage_error_from_exception,
 )
-from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key_split
+from .keys import (
+    key_normalize,
+    key_prefix_normalize,
+    remote_key_is_irregular,
+    remote_key_normalize,
+    url_key_relative,
+    url_key_split,
+)
 from .redaction import aws_log_redaction_install
 
 S3_MAX_DELETE_BATCH = 1000
@@ -154,18 +161,18 @@ class S3(WritableFileSystem):
     def relative_key(self, path: str) -> str:
         split = url_key_split(path)
         if split is None:
-            return key_normalize(path)
-        scheme, netloc, parts = split
+            return remote_key_normalize(path)
+        scheme, netloc, urlpath = split
         if scheme not in ("s3", "s3a"):
             raise UnsafeKeyError(f"{path!r} uses {scheme}://, but this storage is {self.basepath}")
         if netloc != self.bucket:
             raise UnsafeKeyError(
                 f"{path!r} is in bucket {netloc!r}, outside the storage base path {self.basepath}"
             )
-        prefix_parts = self.prefix.split("/") if self.prefix else []
-        if parts[: len(prefix_parts)] != prefix_parts:
+        relative = url_key_relative(urlpath, base_prefix=self.prefix)
+        if relative is None:
             raise UnsafeKeyError(f"{path!r} is outside the storage base path {self.basepath}")
-        return key_normalize("/".join(parts[len(prefix_parts) :]))
+        return relative
 
     def object_key(self, path: str) -> str:
         """The S3 object key for ``path`` (prefix included)."""
@@ -339,7 +346,7 @@ class S3(WritableFileSystem):
                 raise self._error_from(exc, location=f"s3://{self.bucket}/{base}{normalized_prefix}") from exc
             for entry in page.get("Contents", []):
                 key = entry["Key"][len(base) :]
-                if key_is_irregular(key):
+                if remote_key_is_irregular(key):
                     continue
                 modified = entry.get("LastModified")
                 yield ObjectInfo(
