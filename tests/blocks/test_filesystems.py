@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from apps.blocks.filesystems import (
     FILESYSTEM_CLASSES,
@@ -252,7 +253,8 @@ class TestEveryBackend:
 
     def test_settings_rebuild_an_equal_filesystem(self, filesystem):
         rebuilt = filesystem_from_settings(
-            block_type_slug=filesystem.block_type_slug, settings=filesystem.settings(include_secrets=True)
+            block_type_slug=filesystem.block_type_slug,
+            settings=filesystem.block_settings(include_secrets=True),
         )
         assert rebuilt == filesystem
         assert type(rebuilt) is type(filesystem)
@@ -349,7 +351,7 @@ class TestLocalFileSystem:
         filesystem = LocalFileSystem()
         filesystem.write_path("here", b"cwd")
         assert (tmp_path / "here").read_bytes() == b"cwd"
-        assert filesystem.settings() == {"basepath": None}
+        assert filesystem.block_settings() == {"basepath": None}
 
     def test_tilde_in_the_basepath_is_expanded(self, tmp_path, monkeypatch):
         monkeypatch.setenv("HOME", str(tmp_path))
@@ -483,7 +485,7 @@ class TestLocalFileSystem:
     def test_settings_have_no_secrets(self, tmp_path):
         filesystem = LocalFileSystem(basepath=tmp_path)
         assert filesystem.secret_fields == ()
-        assert filesystem.settings() == {"basepath": str(tmp_path)}
+        assert filesystem.block_settings() == {"basepath": str(tmp_path)}
         assert filesystem.dict() == {"basepath": str(tmp_path), "block_type_slug": "local-file-system"}
 
 
@@ -529,15 +531,15 @@ class TestS3:
         "bucket_path", ["", "UpperCase", "ab", "under_score", "a" * 64, "-dash", "192.168.0.1"]
     )
     def test_invalid_bucket_names_are_refused_with_a_clear_message(self, s3_settings, bucket_path):
-        with pytest.raises(InvalidSettingsError, match="bucket"):
+        with pytest.raises(ValidationError, match="bucket"):
             S3(bucket_path=bucket_path, **s3_settings)
 
     def test_no_keys_means_the_environment_credentials_as_in_prefect(self, s3_settings):
         implicit = S3(bucket_path="some-bucket", endpoint_url=s3_settings["endpoint_url"])
         assert implicit.use_environment_credentials is True
-        with pytest.raises(InvalidSettingsError, match="credentials"):
+        with pytest.raises(ValidationError, match="credentials"):
             S3(bucket_path="some-bucket", use_environment_credentials=False)
-        with pytest.raises(InvalidSettingsError, match="both"):
+        with pytest.raises(ValidationError, match="both"):
             S3(bucket_path="some-bucket", aws_access_key_id="only-the-id")
         assert S3(bucket_path="some-bucket", use_environment_credentials=True).aws_access_key_id is None
 
@@ -675,13 +677,13 @@ class TestS3:
 
     def test_secrets_are_masked_unless_asked_for(self, s3_settings, s3_bucket):
         filesystem = S3(bucket_path=s3_bucket, aws_session_token="session-token", **s3_settings)
-        masked = filesystem.settings()
+        masked = filesystem.block_settings()
         assert masked["aws_secret_access_key"] == SECRET_MASK
         assert masked["aws_session_token"] == SECRET_MASK
         assert masked["aws_access_key_id"] == s3_settings["aws_access_key_id"]
         assert filesystem.dict() == {**masked, "block_type_slug": "s3"}
         assert (
-            filesystem.settings(include_secrets=True)["aws_secret_access_key"]
+            filesystem.block_settings(include_secrets=True)["aws_secret_access_key"]
             == s3_settings["aws_secret_access_key"]
         )
         assert s3_settings["aws_secret_access_key"] not in repr(filesystem)
@@ -694,10 +696,14 @@ class TestS3:
 
 class TestRemoteFileSystem:
     def test_base_paths_must_be_urls(self):
-        with pytest.raises(InvalidSettingsError, match="scheme"):
+        with pytest.raises(ValidationError, match="scheme"):
             RemoteFileSystem(basepath="/plain/path")
-        with pytest.raises(InvalidSettingsError, match="location"):
+        with pytest.raises(ValidationError, match="location"):
             RemoteFileSystem(basepath="s3://")
+        with pytest.raises(InvalidSettingsError, match="scheme"):
+            filesystem_from_settings(
+                block_type_slug="remote-file-system", settings={"basepath": "/plain/path"}
+            )
 
     def test_memory_urls_resolve_under_the_base_path(self, memory_fs):
         assert memory_fs.block_type_slug == "remote-file-system"
@@ -765,7 +771,7 @@ class TestRemoteFileSystem:
                 "password": "pw",
             },
         )
-        masked = filesystem.settings()
+        masked = filesystem.block_settings()
         assert masked["settings"] == {
             "key": SECRET_MASK,
             "secret": SECRET_MASK,
@@ -773,5 +779,5 @@ class TestRemoteFileSystem:
             "client_kwargs": {"endpoint_url": SECRET_MASK, "aws_session_token": SECRET_MASK},
             "password": SECRET_MASK,
         }
-        assert filesystem.settings(include_secrets=True)["settings"]["secret"] == "s3cr3t"
+        assert filesystem.block_settings(include_secrets=True)["settings"]["secret"] == "s3cr3t"
         assert "s3cr3t" not in repr(filesystem)
