@@ -2,10 +2,7 @@
 
 from tests.compat.differential.case import Case
 
-CASES = [
-    Case(
-        id="remote-key-canonical",
-        code="""
+REMOTE = """\
 from prefect.filesystems import RemoteFileSystem
 import uuid
 BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
@@ -18,196 +15,106 @@ def attempt(key):
     except OSError as error:
         return ["failed", type(error).__name__]
     return ["written", str(written).replace(BASE, "BASE")]
+"""
+
+LOCAL = """\
+from prefect.filesystems import LocalFileSystem
+import os
+fs = LocalFileSystem(basepath=STORAGE_PATH)
+ROOT = os.path.realpath(STORAGE_PATH)
+def attempt(key):
+    try:
+        written = fs.write_path(key, b"v")
+    except ValueError:
+        return "refused"
+    return ["written", str(written).replace(ROOT, "ROOT")]
+"""
+
+CASES = [
+    Case(
+        id="remote-key-canonical",
+        code=REMOTE
+        + """
 def case():
     return attempt('a/b'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-key-leading-slash",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('/a/b'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-url-inside",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('BASE/x/y'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-url-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('BASE/../x'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-url-encoded-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('BASE/%2e%2e/x'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-url-mixed-encoded-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('BASE/.%2E/x'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-url-backslash-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('BASE/..\\\\\\\\x'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-url-outside-prefix",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('BASE-sibling/x'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-url-other-scheme",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('s3://bucket/base/x'.replace("BASE", BASE))
 """,
     ),
     Case(
         id="remote-url-other-location",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt("memory://somewhere-else/base/x")
 """,
     ),
     Case(
         id="remote-key-double-slash",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('a//b'.replace("BASE", BASE))
 """,
@@ -216,19 +123,8 @@ def case():
     ),
     Case(
         id="remote-key-dot-segment",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('a/./b'.replace("BASE", BASE))
 """,
@@ -237,19 +133,8 @@ def case():
     ),
     Case(
         id="remote-key-trailing-slash",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('a/b/'.replace("BASE", BASE))
 """,
@@ -258,19 +143,8 @@ def case():
     ),
     Case(
         id="remote-key-encoded-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('%2e%2e/x'.replace("BASE", BASE))
 """,
@@ -279,19 +153,8 @@ def case():
     ),
     Case(
         id="remote-key-mixed-encoded-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('.%2e/x'.replace("BASE", BASE))
 """,
@@ -300,19 +163,8 @@ def case():
     ),
     Case(
         id="remote-key-upper-encoded-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('a/%2E%2E/%2E%2E/x'.replace("BASE", BASE))
 """,
@@ -321,19 +173,8 @@ def case():
     ),
     Case(
         id="remote-key-backslash-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('..\\\\\\\\x'.replace("BASE", BASE))
 """,
@@ -342,19 +183,8 @@ def case():
     ),
     Case(
         id="remote-key-backslash-inner-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('a\\\\\\\\..\\\\\\\\..\\\\\\\\x'.replace("BASE", BASE))
 """,
@@ -363,19 +193,8 @@ def case():
     ),
     Case(
         id="remote-key-encoded-slash",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('a%2fb'.replace("BASE", BASE))
 """,
@@ -384,19 +203,8 @@ def case():
     ),
     Case(
         id="remote-key-encoded-backslash",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('a%5c..%5cb'.replace("BASE", BASE))
 """,
@@ -405,19 +213,8 @@ def case():
     ),
     Case(
         id="remote-key-plain-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('../x'.replace("BASE", BASE))
 """,
@@ -426,19 +223,8 @@ def case():
     ),
     Case(
         id="remote-key-inner-dot-dot",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('a/../../x'.replace("BASE", BASE))
 """,
@@ -447,19 +233,8 @@ def case():
     ),
     Case(
         id="remote-url-encoded-slash",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('BASE/a%2fb'.replace("BASE", BASE))
 """,
@@ -468,19 +243,8 @@ def case():
     ),
     Case(
         id="remote-url-double-slash",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return attempt('BASE/a//b'.replace("BASE", BASE))
 """,
@@ -489,19 +253,8 @@ def case():
     ),
     Case(
         id="remote-key-spellings-stay-apart",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     fs.write_path("a/b", b"plain")
     try:
@@ -513,38 +266,16 @@ def case():
     ),
     Case(
         id="remote-key-with-percent-and-space",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return [attempt("100%/a b"), fs.read_path("100%/a b").decode()]
 """,
     ),
     Case(
         id="remote-key-read-back",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     fs.write_path("dir/value", b"payload")
     return [fs.read_path("dir/value").decode(), fs.read_path(BASE + "/dir/value").decode()]
@@ -552,19 +283,8 @@ def case():
     ),
     Case(
         id="remote-key-read-missing",
-        code="""
-from prefect.filesystems import RemoteFileSystem
-import uuid
-BASE = f"memory://keys-{uuid.uuid4().hex[:12]}/base"
-fs = RemoteFileSystem(basepath=BASE)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    except OSError as error:
-        return ["failed", type(error).__name__]
-    return ["written", str(written).replace(BASE, "BASE")]
+        code=REMOTE
+        + """
 def case():
     return raises(fs.read_path, "missing/key")
 """,
@@ -573,170 +293,80 @@ def case():
     ),
     Case(
         id="local-key-canonical",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt('a/b')
 """,
     ),
     Case(
         id="local-key-double-slash",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt('a//b')
 """,
     ),
     Case(
         id="local-key-dot-segment",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt('a/./b')
 """,
     ),
     Case(
         id="local-key-dot-dot",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt('../x')
 """,
     ),
     Case(
         id="local-key-inner-dot-dot",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt('a/../../x')
 """,
     ),
     Case(
         id="local-key-absolute-outside",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt('/etc/resultdeck-never-written')
 """,
     ),
     Case(
         id="local-key-encoded-dot-dot-is-a-name",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt('%2e%2e/x')
 """,
     ),
     Case(
         id="local-key-backslash-is-a-name",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt('a\\\\\\\\b')
 """,
     ),
     Case(
         id="local-key-absolute-inside",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt(os.path.join(ROOT, "deep", "key"))
 """,
     ),
     Case(
         id="local-key-spellings-name-one-file",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     fs.write_path("a/b", b"one")
     fs.write_path("a//b", b"two")
@@ -746,17 +376,8 @@ def case():
     ),
     Case(
         id="local-key-read-missing",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return raises(fs.read_path, "missing")
 """,
@@ -765,17 +386,8 @@ def case():
     ),
     Case(
         id="local-key-sibling-prefix-refused",
-        code="""
-from prefect.filesystems import LocalFileSystem
-import os
-fs = LocalFileSystem(basepath=STORAGE_PATH)
-ROOT = os.path.realpath(STORAGE_PATH)
-def attempt(key):
-    try:
-        written = fs.write_path(key, b"v")
-    except ValueError:
-        return "refused"
-    return ["written", str(written).replace(ROOT, "ROOT")]
+        code=LOCAL
+        + """
 def case():
     return attempt(ROOT + "-sibling/x")
 """,

@@ -2,13 +2,26 @@
 
 from tests.compat.differential.case import Case
 
+META = """\
+from prefect.results import ResultRecordMetadata, ResultRecord
+from prefect.serializers import JSONSerializer, PickleSerializer
+"""
+
+STORE = """\
+from prefect.results import ResultStore
+from prefect.filesystems import LocalFileSystem
+from prefect.serializers import JSONSerializer, PickleSerializer
+"""
+
+BLOCK = """\
+from prefect.filesystems import LocalFileSystem, RemoteFileSystem
+"""
+
 CASES = [
     Case(
         id="metadata-defaults",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     m = ResultRecordMetadata()
     found = {"key": m.storage_key, "expiration": m.expiration, "block": m.storage_block_id}
@@ -17,10 +30,8 @@ def case():
     ),
     Case(
         id="metadata-validate-dispatches-serializer",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     m = ResultRecordMetadata.model_validate({"storage_key": "k", "serializer": {"type": "json"}})
     return [type(m.serializer).__name__, m.storage_key]
@@ -28,10 +39,8 @@ def case():
     ),
     Case(
         id="metadata-unknown-serializer-tolerated",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     m = ResultRecordMetadata.model_validate({"serializer": {"type": "my-msgpack", "level": 3}})
     return [type(m.serializer).__name__, m.serializer.type]
@@ -39,30 +48,24 @@ def case():
     ),
     Case(
         id="metadata-invalid-storage-key",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     return raises(ResultRecordMetadata, storage_key=["not", "a", "string"])
 """,
     ),
     Case(
         id="metadata-invalid-expiration",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     return raises(ResultRecordMetadata, expiration="not a date")
 """,
     ),
     Case(
         id="metadata-expiration-from-text",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     m = ResultRecordMetadata(expiration="2030-01-02T03:04:05Z")
     return [m.expiration.isoformat(), m.model_dump_json()[:60]]
@@ -70,10 +73,8 @@ def case():
     ),
     Case(
         id="metadata-dump-bytes",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 import datetime, json, uuid
 def case():
     when = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
@@ -86,10 +87,8 @@ def case():
     ),
     Case(
         id="metadata-dump-bytes-key-order",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 import json
 def case():
     return list(json.loads(ResultRecordMetadata(storage_key="k").dump_bytes()))
@@ -97,10 +96,8 @@ def case():
     ),
     Case(
         id="metadata-load-bytes-round-trip",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     m = ResultRecordMetadata(storage_key="k", serializer=PickleSerializer(picklelib="pickle"))
     again = ResultRecordMetadata.load_bytes(m.dump_bytes())
@@ -109,10 +106,8 @@ def case():
     ),
     Case(
         id="metadata-model-dump-serializer-as-any",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     m = ResultRecordMetadata(storage_key="k", serializer=JSONSerializer())
     return [m.model_dump()["serializer"], m.model_dump(serialize_as_any=True)["serializer"]["jsonlib"]]
@@ -120,10 +115,8 @@ def case():
     ),
     Case(
         id="metadata-block-id-must-be-a-uuid",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     made = lambda: ResultRecordMetadata(storage_block_id="not-a-uuid")  # noqa: E731
     return raises(lambda: str(made().storage_block_id))
@@ -133,10 +126,8 @@ def case():
     ),
     Case(
         id="record-model-dump",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     metadata = ResultRecordMetadata(storage_key="k", serializer=JSONSerializer())
     r = ResultRecord(metadata=metadata, result=[1, 2])
@@ -147,10 +138,8 @@ def case():
     ),
     Case(
         id="record-metadata-from-dict",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     r = ResultRecord(metadata={"storage_key": "k", "serializer": {"type": "json"}}, result={"a": 1})
     return [type(r.metadata).__name__, type(r.serializer).__name__, r.result]
@@ -158,20 +147,16 @@ def case():
     ),
     Case(
         id="record-needs-metadata",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     return raises(ResultRecord, result=1)
 """,
     ),
     Case(
         id="record-serialize-deserialize",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 import json
 def case():
     metadata = ResultRecordMetadata(storage_key="k", serializer=JSONSerializer())
@@ -184,10 +169,8 @@ def case():
     ),
     Case(
         id="record-serialize-pickle-round-trip",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     r = ResultRecord(metadata=ResultRecordMetadata(storage_key="k"), result={"when": 1})
     return ResultRecord.deserialize(r.serialize()).result
@@ -195,10 +178,8 @@ def case():
     ),
     Case(
         id="record-serialize-metadata",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 import json
 def case():
     r = ResultRecord(metadata=ResultRecordMetadata(storage_key="k"), result=1)
@@ -207,10 +188,8 @@ def case():
     ),
     Case(
         id="record-deserialize-raw-payload-with-backup",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     s = JSONSerializer()
     back = ResultRecord.deserialize(s.dumps({"raw": True}), backup_serializer=s)
@@ -219,10 +198,8 @@ def case():
     ),
     Case(
         id="record-deserialize-from-result-and-metadata",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     metadata = ResultRecordMetadata(storage_key="k", serializer=JSONSerializer())
     payload = JSONSerializer().dumps([3])
@@ -232,10 +209,8 @@ def case():
     ),
     Case(
         id="record-validate-prefect2-blob",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     blob = {"serializer": {"type": "json"}, "data": "[1, 2]", "prefect_version": "2.20.0"}
     r = ResultRecord.model_validate(blob)
@@ -244,10 +219,8 @@ def case():
     ),
     Case(
         id="record-deserialize-prefect2-blob",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 import json
 def case():
     blob = {"serializer": {"type": "json"}, "data": "[1, 2]", "prefect_version": "2.20.0"}
@@ -257,10 +230,8 @@ def case():
     ),
     Case(
         id="record-model-validate-json-keeps-result-text",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 def case():
     metadata = ResultRecordMetadata(storage_key="k", serializer=JSONSerializer())
     r = ResultRecord(metadata=metadata, result=[1])
@@ -270,10 +241,8 @@ def case():
     ),
     Case(
         id="record-as-pydantic-field",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 from pydantic import BaseModel
 class Holder(BaseModel):
     record: ResultRecord
@@ -285,10 +254,8 @@ def case():
     ),
     Case(
         id="record-properties",
-        code="""
-from prefect.results import ResultRecordMetadata, ResultRecord
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=META
+        + """
 import datetime
 def case():
     when = datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc)
@@ -298,11 +265,8 @@ def case():
     ),
     Case(
         id="store-write-read-exists",
-        code="""
-from prefect.results import ResultStore
-from prefect.filesystems import LocalFileSystem
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=STORE
+        + """
 def case():
     store = ResultStore(result_storage=LocalFileSystem(basepath=STORAGE_PATH), serializer=JSONSerializer())
     store.write({"a": 1}, key="first")
@@ -312,11 +276,8 @@ def case():
     ),
     Case(
         id="store-shorthand-serializers",
-        code="""
-from prefect.results import ResultStore
-from prefect.filesystems import LocalFileSystem
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=STORE
+        + """
 def case():
     names = ("pickle", "json", "compressed/pickle", "compressed/json")
     return raises(lambda: [type(ResultStore(serializer=name).serializer).__name__ for name in names])
@@ -333,11 +294,8 @@ def case():
     ),
     Case(
         id="store-serializer-instance",
-        code="""
-from prefect.results import ResultStore
-from prefect.filesystems import LocalFileSystem
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=STORE
+        + """
 from prefect.serializers import CompressedSerializer
 def case():
     serializer = CompressedSerializer(serializer="json", compressionlib="zlib")
@@ -348,11 +306,8 @@ def case():
     ),
     Case(
         id="store-create-and-persist-record",
-        code="""
-from prefect.results import ResultStore
-from prefect.filesystems import LocalFileSystem
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=STORE
+        + """
 def case():
     store = ResultStore(result_storage=LocalFileSystem(basepath=STORAGE_PATH), serializer=JSONSerializer())
     record = store.create_result_record({"b": 2}, key="made")
@@ -364,11 +319,8 @@ def case():
     ),
     Case(
         id="store-expired-record-does-not-exist",
-        code="""
-from prefect.results import ResultStore
-from prefect.filesystems import LocalFileSystem
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=STORE
+        + """
 import datetime
 def case():
     store = ResultStore(result_storage=LocalFileSystem(basepath=STORAGE_PATH), serializer=JSONSerializer())
@@ -379,11 +331,8 @@ def case():
     ),
     Case(
         id="store-async-write-read-exists",
-        code="""
-from prefect.results import ResultStore
-from prefect.filesystems import LocalFileSystem
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=STORE
+        + """
 async def case():
     store = ResultStore(result_storage=LocalFileSystem(basepath=STORAGE_PATH), serializer=JSONSerializer())
     await store.awrite({"async": True}, key="a1")
@@ -393,11 +342,8 @@ async def case():
     ),
     Case(
         id="store-async-persist-record",
-        code="""
-from prefect.results import ResultStore
-from prefect.filesystems import LocalFileSystem
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=STORE
+        + """
 async def case():
     store = ResultStore(result_storage=LocalFileSystem(basepath=STORAGE_PATH), serializer=PickleSerializer())
     record = store.create_result_record([9], key="a2")
@@ -407,11 +353,8 @@ async def case():
     ),
     Case(
         id="store-read-missing-raises",
-        code="""
-from prefect.results import ResultStore
-from prefect.filesystems import LocalFileSystem
-from prefect.serializers import JSONSerializer, PickleSerializer
-
+        code=STORE
+        + """
 def case():
     store = ResultStore(result_storage=LocalFileSystem(basepath=STORAGE_PATH), serializer=JSONSerializer())
     return raises(store.read, "never-written")
@@ -421,27 +364,24 @@ def case():
     ),
     Case(
         id="block-type-slugs",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     return [LocalFileSystem.get_block_type_slug(), RemoteFileSystem.get_block_type_slug()]
 """,
     ),
     Case(
         id="local-block-model-dump",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     return LocalFileSystem(basepath="/srv/results").model_dump()
 """,
     ),
     Case(
         id="local-block-pathlib-basepath",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 import pathlib
 def case():
     return LocalFileSystem(basepath=pathlib.Path("/srv/results")).basepath
@@ -449,9 +389,8 @@ def case():
     ),
     Case(
         id="local-block-model-validate-round-trip",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     block = LocalFileSystem(basepath="/srv/results")
     again = LocalFileSystem.model_validate(block.model_dump())
@@ -460,9 +399,8 @@ def case():
     ),
     Case(
         id="local-block-model-dump-json",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 import json
 def case():
     return json.loads(LocalFileSystem(basepath="/srv/results").model_dump_json())
@@ -470,9 +408,8 @@ def case():
     ),
     Case(
         id="local-block-extra-field",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     return raises(lambda: LocalFileSystem(basepath="/srv/results", basepaht="typo").basepath)
 """,
@@ -481,9 +418,8 @@ def case():
     ),
     Case(
         id="local-block-invalid-basepath-type",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     return raises(LocalFileSystem, basepath=["not", "a", "path"])
 """,
@@ -492,9 +428,8 @@ def case():
     ),
     Case(
         id="local-block-write-read",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     block = LocalFileSystem(basepath=STORAGE_PATH)
     block.write_path("dir/file.bin", b"bytes")
@@ -503,18 +438,16 @@ def case():
     ),
     Case(
         id="remote-block-model-dump",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     return RemoteFileSystem(basepath="memory://models-dump/base", settings={}).model_dump()
 """,
     ),
     Case(
         id="remote-block-settings-field",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     block = RemoteFileSystem(basepath="memory://models-settings/base", settings={"skip_instance_cache": True})
     return block.settings
@@ -522,18 +455,16 @@ def case():
     ),
     Case(
         id="remote-block-needs-basepath",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     return raises(RemoteFileSystem)
 """,
     ),
     Case(
         id="remote-block-write-read",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 def case():
     block = RemoteFileSystem(basepath="memory://models-rw/base")
     block.write_path("k/v", b"remote")
@@ -542,9 +473,8 @@ def case():
     ),
     Case(
         id="block-as-pydantic-field",
-        code="""
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
-
+        code=BLOCK
+        + """
 from pydantic import BaseModel
 class Config(BaseModel):
     storage: LocalFileSystem
