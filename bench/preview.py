@@ -49,7 +49,7 @@ if settings["kind"] == "full-read":
     print(json.dumps({"elapsed_s": time.perf_counter() - started, "bytes_read": total}))
     sys.exit(0)
 if settings["kind"] == "local":
-    storage = LocalFileSystem(settings["root"])
+    storage = LocalFileSystem(basepath=settings["root"])
 else:
     storage = S3(
         bucket_path=settings["bucket"], aws_access_key_id=settings["key_id"],

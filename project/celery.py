@@ -1,7 +1,9 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
+
+from apps.results.format.trust import DecodeTrust, decode_trust_set
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -38,6 +40,12 @@ def _schedule_and_transport(sender: Celery, **kwargs) -> None:
             "unacked_restore_interval": max(1.0, min(10.0, seconds)),
             "unacked_restore_throttle": 1,
         }
+
+
+@worker_init.connect
+def _decode_trust_code(**kwargs) -> None:
+    # A worker runs the project's own flows and unpickles their results: it trusts its code.
+    decode_trust_set(DecodeTrust.CODE)
 
 
 @task_prerun.connect

@@ -371,9 +371,7 @@ def block_settings_validate(
 
 
 def _filesystem_default_settings(cls: type[WritableFileSystem]) -> list[str]:
-    import inspect
-
-    return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    return list(cls.model_fields)
 
 
 def block_settings_prepare(
@@ -393,7 +391,7 @@ def block_settings_prepare(
 
 def _block_store_filesystem(block: StorageBlock, filesystem: WritableFileSystem) -> None:
     public, secret = settings_split(
-        block_type=block.block_type, settings=filesystem.settings(include_secrets=True)
+        block_type=block.block_type, settings=filesystem.block_settings(include_secrets=True)
     )
     block.settings = public
     block.encrypted_secrets = secrets_encrypt(secret)
@@ -507,7 +505,7 @@ def block_save(
     """Save a filesystem configured in code under ``name`` (Prefect's ``S3(...).save("demo")``)."""
     block_type = filesystem.block_type_slug
     name = block_name_validate(name)
-    settings = filesystem.settings(include_secrets=True)
+    settings = filesystem.block_settings(include_secrets=True)
     # Code may use paths relative to where it runs and rely on the default region, as it can with Prefect.
     block_settings_validate(
         block_type=block_type, settings=settings, allow_relative_basepath=True, require_region=False

@@ -48,7 +48,7 @@ def default_block_get_or_create(*, create: bool = True) -> StorageBlock | None:
         try:
             with transaction.atomic():
                 block = StorageBlock.objects.create(
-                    block_type=BlockType.LOCAL, name=DEFAULT_BLOCK_NAME, settings=filesystem.settings()
+                    block_type=BlockType.LOCAL, name=DEFAULT_BLOCK_NAME, settings=filesystem.block_settings()
                 )
                 attached = default_references_attach(block=block)
         except IntegrityError:  # another process made it first

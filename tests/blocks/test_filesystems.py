@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from apps.blocks.filesystems import (
     FILESYSTEM_CLASSES,
@@ -80,15 +81,22 @@ def remote_s3_fs(s3_settings, s3_bucket) -> RemoteFileSystem:
     return RemoteFileSystem(basepath=f"s3://{s3_bucket}/results", settings=_s3_remote_settings(s3_settings))
 
 
+BACKEND_FIXTURES = {
+    "local": "local_fs",
+    "s3": "s3_fs",
+    "remote-memory": "memory_fs",
+    "remote-s3": "remote_s3_fs",
+}
+
+
 @pytest.fixture(params=BACKENDS)
 def filesystem(request) -> WritableFileSystem:
-    fixture_name = {
-        "local": "local_fs",
-        "s3": "s3_fs",
-        "remote-memory": "memory_fs",
-        "remote-s3": "remote_s3_fs",
-    }
-    return request.getfixturevalue(fixture_name[request.param])
+    return request.getfixturevalue(BACKEND_FIXTURES[request.param])
+
+
+@pytest.fixture(params=[backend for backend in BACKENDS if backend != "local"])
+def remote_filesystem(request) -> WritableFileSystem:
+    return request.getfixturevalue(BACKEND_FIXTURES[request.param])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,11 +233,6 @@ class TestEveryBackend:
             filesystem.delete(key)
         assert list(filesystem.list()) == []
 
-    def test_equivalent_spellings_of_a_key_name_the_same_object(self, filesystem):
-        filesystem.write_path("./dir//value", b"same")
-        assert filesystem.read_path("dir/value") == b"same"
-        assert [info.key for info in filesystem.list()] == ["dir/value"]
-
     def test_delete_many_reports_deleted_missing_and_refused_keys(self, filesystem):
         for index in range(5):
             filesystem.write_path(f"batch/{index}", b"x")
@@ -250,11 +253,35 @@ class TestEveryBackend:
 
     def test_settings_rebuild_an_equal_filesystem(self, filesystem):
         rebuilt = filesystem_from_settings(
-            block_type_slug=filesystem.block_type_slug, settings=filesystem.settings(include_secrets=True)
+            block_type_slug=filesystem.block_type_slug,
+            settings=filesystem.block_settings(include_secrets=True),
         )
         assert rebuilt == filesystem
         assert type(rebuilt) is type(filesystem)
         assert FILESYSTEM_CLASSES[filesystem.block_type_slug] is type(filesystem)
+
+
+class TestRemoteKeys:
+    """A remote key is a name: its spellings are not folded into one, and nothing hides a dot segment."""
+
+    @pytest.mark.parametrize("spelling", ["./dir//value", "dir//value", "dir/./value", "dir/value/"])
+    def test_other_spellings_of_a_key_are_refused(self, remote_filesystem, spelling):
+        remote_filesystem.write_path("dir/value", b"same")
+        with pytest.raises(UnsafeKeyError, match=r"empty or '\.' segments"):
+            remote_filesystem.write_path(spelling, b"other")
+        assert remote_filesystem.read_path("/dir/value") == b"same"
+        assert [info.key for info in remote_filesystem.list()] == ["dir/value"]
+
+    @pytest.mark.parametrize(
+        "key",
+        ["%2e%2e/x", ".%2e/x", "%2E%2E", "a/%2e%2e/%2e%2e/x", "..\\x", "a\\..\\..\\x", "a%2fb", "a%5C..%5Cb"],
+    )
+    def test_hidden_dot_segments_and_encoded_slashes_are_outside(self, remote_filesystem, key):
+        with pytest.raises(UnsafeKeyError, match="outside the base path"):
+            remote_filesystem.write_path(key, b"intruder")
+        with pytest.raises(UnsafeKeyError, match="outside the base path"):
+            remote_filesystem.write_path(f"{remote_filesystem.basepath}/{key}", b"intruder")
+        assert list(remote_filesystem.list()) == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -278,6 +305,11 @@ def test_key_normalize_produces_the_canonical_relative_form():
 
 
 class TestLocalFileSystem:
+    def test_spellings_of_a_key_name_the_same_file(self, local_fs):
+        local_fs.write_path("./dir//value", b"same")
+        assert local_fs.read_path("dir/./value") == b"same"
+        assert [info.key for info in local_fs.list()] == ["dir/value"]
+
     def test_keys_resolve_inside_the_basepath(self, tmp_path):
         filesystem = LocalFileSystem(basepath=tmp_path / "store")
         written = filesystem.write_path("flow/result", b"v")
@@ -319,7 +351,7 @@ class TestLocalFileSystem:
         filesystem = LocalFileSystem()
         filesystem.write_path("here", b"cwd")
         assert (tmp_path / "here").read_bytes() == b"cwd"
-        assert filesystem.settings() == {"basepath": None}
+        assert filesystem.block_settings() == {"basepath": None}
 
     def test_tilde_in_the_basepath_is_expanded(self, tmp_path, monkeypatch):
         monkeypatch.setenv("HOME", str(tmp_path))
@@ -453,7 +485,7 @@ class TestLocalFileSystem:
     def test_settings_have_no_secrets(self, tmp_path):
         filesystem = LocalFileSystem(basepath=tmp_path)
         assert filesystem.secret_fields == ()
-        assert filesystem.settings() == {"basepath": str(tmp_path)}
+        assert filesystem.block_settings() == {"basepath": str(tmp_path)}
         assert filesystem.dict() == {"basepath": str(tmp_path), "block_type_slug": "local-file-system"}
 
 
@@ -499,15 +531,15 @@ class TestS3:
         "bucket_path", ["", "UpperCase", "ab", "under_score", "a" * 64, "-dash", "192.168.0.1"]
     )
     def test_invalid_bucket_names_are_refused_with_a_clear_message(self, s3_settings, bucket_path):
-        with pytest.raises(InvalidSettingsError, match="bucket"):
+        with pytest.raises(ValidationError, match="bucket"):
             S3(bucket_path=bucket_path, **s3_settings)
 
     def test_no_keys_means_the_environment_credentials_as_in_prefect(self, s3_settings):
         implicit = S3(bucket_path="some-bucket", endpoint_url=s3_settings["endpoint_url"])
         assert implicit.use_environment_credentials is True
-        with pytest.raises(InvalidSettingsError, match="credentials"):
+        with pytest.raises(ValidationError, match="credentials"):
             S3(bucket_path="some-bucket", use_environment_credentials=False)
-        with pytest.raises(InvalidSettingsError, match="both"):
+        with pytest.raises(ValidationError, match="both"):
             S3(bucket_path="some-bucket", aws_access_key_id="only-the-id")
         assert S3(bucket_path="some-bucket", use_environment_credentials=True).aws_access_key_id is None
 
@@ -645,13 +677,13 @@ class TestS3:
 
     def test_secrets_are_masked_unless_asked_for(self, s3_settings, s3_bucket):
         filesystem = S3(bucket_path=s3_bucket, aws_session_token="session-token", **s3_settings)
-        masked = filesystem.settings()
+        masked = filesystem.block_settings()
         assert masked["aws_secret_access_key"] == SECRET_MASK
         assert masked["aws_session_token"] == SECRET_MASK
         assert masked["aws_access_key_id"] == s3_settings["aws_access_key_id"]
         assert filesystem.dict() == {**masked, "block_type_slug": "s3"}
         assert (
-            filesystem.settings(include_secrets=True)["aws_secret_access_key"]
+            filesystem.block_settings(include_secrets=True)["aws_secret_access_key"]
             == s3_settings["aws_secret_access_key"]
         )
         assert s3_settings["aws_secret_access_key"] not in repr(filesystem)
@@ -664,10 +696,14 @@ class TestS3:
 
 class TestRemoteFileSystem:
     def test_base_paths_must_be_urls(self):
-        with pytest.raises(InvalidSettingsError, match="scheme"):
+        with pytest.raises(ValidationError, match="scheme"):
             RemoteFileSystem(basepath="/plain/path")
-        with pytest.raises(InvalidSettingsError, match="location"):
+        with pytest.raises(ValidationError, match="location"):
             RemoteFileSystem(basepath="s3://")
+        with pytest.raises(InvalidSettingsError, match="scheme"):
+            filesystem_from_settings(
+                block_type_slug="remote-file-system", settings={"basepath": "/plain/path"}
+            )
 
     def test_memory_urls_resolve_under_the_base_path(self, memory_fs):
         assert memory_fs.block_type_slug == "remote-file-system"
@@ -735,7 +771,7 @@ class TestRemoteFileSystem:
                 "password": "pw",
             },
         )
-        masked = filesystem.settings()
+        masked = filesystem.block_settings()
         assert masked["settings"] == {
             "key": SECRET_MASK,
             "secret": SECRET_MASK,
@@ -743,5 +779,5 @@ class TestRemoteFileSystem:
             "client_kwargs": {"endpoint_url": SECRET_MASK, "aws_session_token": SECRET_MASK},
             "password": SECRET_MASK,
         }
-        assert filesystem.settings(include_secrets=True)["settings"]["secret"] == "s3cr3t"
+        assert filesystem.block_settings(include_secrets=True)["settings"]["secret"] == "s3cr3t"
         assert "s3cr3t" not in repr(filesystem)

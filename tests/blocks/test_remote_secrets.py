@@ -58,7 +58,7 @@ def test_the_settings_column_holds_no_option(remote_block):
     assert _leaks(column) == []
     assert "skip_instance_cache" not in column
     assert secrets_decrypt(remote_block.encrypted_secrets) == {"settings": OPTIONS}
-    assert remote_block.filesystem().fsspec_settings == OPTIONS
+    assert remote_block.filesystem().settings == OPTIONS
 
 
 def test_the_block_page_names_the_options_set_but_shows_no_value(viewer_client, remote_block):
@@ -80,7 +80,7 @@ def test_an_api_update_without_options_keeps_them(admin_client_role, remote_bloc
         f"/api/blocks/{remote_block.pk}/", {"name": "web2"}, content_type="application/json"
     )
     assert response.status_code == 200, response.content
-    assert StorageBlock.objects.get(pk=remote_block.pk).filesystem().fsspec_settings == OPTIONS
+    assert StorageBlock.objects.get(pk=remote_block.pk).filesystem().settings == OPTIONS
 
 
 def test_the_admin_masks_every_option_and_saving_the_masks_keeps_them(admin_client, remote_block):
@@ -90,7 +90,7 @@ def test_the_admin_masks_every_option_and_saving_the_masks_keeps_them(admin_clie
     shown = page.context["adminform"].form.initial["settings_json"]
     response = admin_client.post(url, {"name": "web", "settings_json": shown})
     assert response.status_code == 302
-    assert StorageBlock.objects.get(pk=remote_block.pk).filesystem().fsspec_settings == OPTIONS
+    assert StorageBlock.objects.get(pk=remote_block.pk).filesystem().settings == OPTIONS
 
 
 def test_the_edit_form_is_write_only_and_blank_keeps_the_options(admin_client_role, remote_block):
@@ -102,18 +102,18 @@ def test_the_edit_form_is_write_only_and_blank_keeps_the_options(admin_client_ro
         url, {"name": "web", "basepath": "memory://remote-secrets", "options": ""}
     )
     assert response.status_code == 302
-    assert StorageBlock.objects.get(pk=remote_block.pk).filesystem().fsspec_settings == OPTIONS
+    assert StorageBlock.objects.get(pk=remote_block.pk).filesystem().settings == OPTIONS
     response = admin_client_role.post(
         url, {"name": "web", "basepath": "memory://remote-secrets", "options": "", "options_clear": "on"}
     )
     assert response.status_code == 302
-    assert StorageBlock.objects.get(pk=remote_block.pk).filesystem().fsspec_settings == {}
+    assert StorageBlock.objects.get(pk=remote_block.pk).filesystem().settings == {}
 
 
 def test_a_remote_filesystem_shows_no_option_value():
-    filesystem = RemoteFileSystem("memory://remote-secrets", settings=OPTIONS)
+    filesystem = RemoteFileSystem(basepath="memory://remote-secrets", settings=OPTIONS)
     assert _leaks(repr(filesystem)) == [] and _leaks(json.dumps(filesystem.dict())) == []
-    assert filesystem.settings(include_secrets=True)["settings"] == OPTIONS
+    assert filesystem.block_settings(include_secrets=True)["settings"] == OPTIONS
 
 
 def test_the_migration_moves_plain_options_into_the_encrypted_column():

@@ -198,7 +198,7 @@ def test_remote_options_shown_masked_keep_their_stored_values():
     masked = services.block_settings_masked(block)
     assert masked["settings"] == {"skip_instance_cache": SECRET_MASK, "token": SECRET_MASK}
     block = services.block_update(block=block, settings=masked)
-    assert block.filesystem().fsspec_settings == {"skip_instance_cache": True, "token": "tok-123"}
+    assert block.filesystem().settings == {"skip_instance_cache": True, "token": "tok-123"}
     with pytest.raises(services.BlockValidationError, match="no value is stored for it"):
         services.block_update(
             block=block, settings={"basepath": "memory://area", "settings": {"password": SECRET_MASK}}

@@ -64,12 +64,36 @@ CASES = [
     ("json-shortcut", "json", JSON_VALUE),
     ("compressed-pickle", "compressed/pickle", PICKLE_VALUE),
     ("compressed-json", "compressed/json", JSON_VALUE),
-    ("compressed-pickle-lzma", CompressedSerializer(PickleSerializer(), "lzma"), PICKLE_VALUE),
-    ("compressed-pickle-zlib", CompressedSerializer(PickleSerializer(), "zlib"), PICKLE_VALUE),
-    ("compressed-pickle-bz2", CompressedSerializer(PickleSerializer(), "bz2"), PICKLE_VALUE),
-    ("compressed-pickle-gzip", CompressedSerializer(PickleSerializer(), "gzip"), PICKLE_VALUE),
-    ("compressed-json-zlib", CompressedSerializer(JSONSerializer(), "zlib"), JSON_VALUE),
-    ("compressed-json-bz2", CompressedSerializer(JSONSerializer(), "bz2"), JSON_VALUE),
+    (
+        "compressed-pickle-lzma",
+        CompressedSerializer(serializer=PickleSerializer(), compressionlib="lzma"),
+        PICKLE_VALUE,
+    ),
+    (
+        "compressed-pickle-zlib",
+        CompressedSerializer(serializer=PickleSerializer(), compressionlib="zlib"),
+        PICKLE_VALUE,
+    ),
+    (
+        "compressed-pickle-bz2",
+        CompressedSerializer(serializer=PickleSerializer(), compressionlib="bz2"),
+        PICKLE_VALUE,
+    ),
+    (
+        "compressed-pickle-gzip",
+        CompressedSerializer(serializer=PickleSerializer(), compressionlib="gzip"),
+        PICKLE_VALUE,
+    ),
+    (
+        "compressed-json-zlib",
+        CompressedSerializer(serializer=JSONSerializer(), compressionlib="zlib"),
+        JSON_VALUE,
+    ),
+    (
+        "compressed-json-bz2",
+        CompressedSerializer(serializer=JSONSerializer(), compressionlib="bz2"),
+        JSON_VALUE,
+    ),
 ]
 
 PREFECT_READER = r"""

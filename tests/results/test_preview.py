@@ -37,7 +37,7 @@ def corpus_entries(corpus: Path) -> list[dict]:
 
 
 def test_every_corpus_file_previews_with_its_type(prefect_corpus):
-    storage = LocalFileSystem(prefect_corpus)
+    storage = LocalFileSystem(basepath=prefect_corpus)
     problems = []
     for entry in corpus_entries(prefect_corpus):
         serializer = (
@@ -59,14 +59,14 @@ def test_every_corpus_file_previews_with_its_type(prefect_corpus):
 
 def test_record_metadata_and_serializer_are_extracted(prefect_corpus):
     entry = next(e for e in corpus_entries(prefect_corpus) if e["layout"] == "v3-record" and e["expiration"])
-    preview = preview_build(fs=LocalFileSystem(prefect_corpus), key=entry["path"])
+    preview = preview_build(fs=LocalFileSystem(basepath=prefect_corpus), key=entry["path"])
     assert preview.metadata["expiration"] == entry["expiration"]
     assert preview.metadata["serializer"] == entry["serializer"]
     assert preview.head_complete is True
 
 
 def test_raw_payload_takes_its_serializer_from_split_metadata(tmp_path):
-    storage = LocalFileSystem(tmp_path)
+    storage = LocalFileSystem(basepath=tmp_path)
     storage.write_path("results/key", base64.encodebytes(pickle.dumps({"a": 1})))
     storage.write_path(
         "meta/key", json.dumps({"storage_key": "results/key", "serializer": {"type": "pickle"}}).encode()
@@ -319,7 +319,7 @@ def test_user_classes_are_unknown_and_show_their_fields(prefect_corpus):
         for e in corpus_entries(prefect_corpus)
         if e["value_id"] == "dataclass" and e["serializer_id"] == "pickle"
     )
-    preview = preview_build(fs=LocalFileSystem(prefect_corpus), key=entry["path"])
+    preview = preview_build(fs=LocalFileSystem(basepath=prefect_corpus), key=entry["path"])
     assert imports_of(preview) == {"corpus_types.Item": DANGER_UNKNOWN}
     fields = {child["key"]: child.get("value") for child in preview.value["children"]}
     assert fields["name"] == "widget"
@@ -360,7 +360,7 @@ def test_corrupt_or_unknown_files_get_an_error_and_the_raw_head(data):
 
 
 def test_missing_file_is_an_error_not_an_exception(tmp_path):
-    preview = preview_build(fs=LocalFileSystem(tmp_path), key="missing")
+    preview = preview_build(fs=LocalFileSystem(basepath=tmp_path), key="missing")
     assert "cannot read 'missing'" in preview.error
 
 
@@ -399,7 +399,7 @@ def test_a_1gb_sparse_file_is_previewed_from_its_head_only(tmp_path):
         stream.truncate(1024**3)
     tracemalloc.start()
     try:
-        preview = preview_build(fs=LocalFileSystem(tmp_path), key="big")
+        preview = preview_build(fs=LocalFileSystem(basepath=tmp_path), key="big")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -42,8 +42,11 @@ SERIALIZERS = [
     JSONSerializer(jsonlib="orjson"),
     CompressedPickleSerializer(),
     CompressedJSONSerializer(),
-    *[CompressedSerializer(PickleSerializer(), lib) for lib in ("zlib", "bz2", "gzip")],
-    CompressedSerializer(JSONSerializer(), "zlib"),
+    *[
+        CompressedSerializer(serializer=PickleSerializer(), compressionlib=lib)
+        for lib in ("zlib", "bz2", "gzip")
+    ],
+    CompressedSerializer(serializer=JSONSerializer(), compressionlib="zlib"),
 ]
 VALUE = {"name": "héllo — 日本語 🚀", "quote": 'say "hi"\\', "n": [1, 2.5, None, True], "tab": "a\tb\nc"}
 EXPIRES = dt.datetime(2036, 11, 20, 4, 1, 49, 70228, tzinfo=dt.UTC)
@@ -183,7 +186,7 @@ def test_raw_payload_needs_a_serializer_and_uses_the_backup():
 
 
 def test_raw_payload_with_separate_metadata():
-    serializer = CompressedSerializer(JSONSerializer(), "bz2")
+    serializer = CompressedSerializer(serializer=JSONSerializer(), compressionlib="bz2")
     metadata = ResultRecordMetadata(storage_key="k", serializer=serializer)
     record = ResultRecord.deserialize_from_result_and_metadata(serializer.dumps(VALUE), metadata.dump_bytes())
     assert record.result == VALUE
@@ -202,8 +205,8 @@ def test_metadata_only_file_says_where_the_result_is():
     [
         (PickleSerializer(), "pickle"),
         (CompressedPickleSerializer(), "compressed/pickle"),
-        (CompressedSerializer(PickleSerializer(), "zlib"), "compressed"),
-        (CompressedSerializer(JSONSerializer(), "bz2"), "compressed"),
+        (CompressedSerializer(serializer=PickleSerializer(), compressionlib="zlib"), "compressed"),
+        (CompressedSerializer(serializer=JSONSerializer(), compressionlib="bz2"), "compressed"),
         (CompressedJSONSerializer(), "compressed/json"),
         (JSONSerializer(), "json"),
     ],

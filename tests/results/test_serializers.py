@@ -9,6 +9,7 @@ import pickle
 import time
 import tracemalloc
 import zlib
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -77,17 +78,23 @@ orjson_values = st.recursive(
 PICKLE_SERIALIZERS = [
     PickleSerializer(),
     PickleSerializer(picklelib="pickle"),
-    *[CompressedSerializer(PickleSerializer(), lib) for lib in ("lzma", "zlib", "bz2", "gzip")],
+    *[
+        CompressedSerializer(serializer=PickleSerializer(), compressionlib=lib)
+        for lib in ("lzma", "zlib", "bz2", "gzip")
+    ],
     CompressedPickleSerializer(),
 ]
 JSON_SERIALIZERS = [
     JSONSerializer(),
-    *[CompressedSerializer(JSONSerializer(), lib) for lib in ("lzma", "zlib", "bz2", "gzip")],
+    *[
+        CompressedSerializer(serializer=JSONSerializer(), compressionlib=lib)
+        for lib in ("lzma", "zlib", "bz2", "gzip")
+    ],
     CompressedJSONSerializer(),
 ]
 ORJSON_SERIALIZERS = [
     JSONSerializer(jsonlib="orjson"),
-    CompressedSerializer(JSONSerializer(jsonlib="orjson"), "zlib"),
+    CompressedSerializer(serializer=JSONSerializer(jsonlib="orjson"), compressionlib="zlib"),
 ]
 ALL_SERIALIZERS = PICKLE_SERIALIZERS + JSON_SERIALIZERS + ORJSON_SERIALIZERS
 
@@ -150,7 +157,7 @@ def test_compressed_output_is_base64_of_compressed_inner_output():
     inner = PickleSerializer()
     value = ["a" * 500, 1, 2]
     for lib, decompress in (("zlib", zlib.decompress), ("lzma", lzma.decompress)):
-        blob = CompressedSerializer(inner, lib).dumps(value)
+        blob = CompressedSerializer(serializer=inner, compressionlib=lib).dumps(value)
         assert decompress(base64.decodebytes(blob)) == inner.dumps(value)
 
 
@@ -191,13 +198,17 @@ def test_names_and_shortcuts():
     assert serializer_from("compressed/json").serializer == JSONSerializer()
     assert serializer_from(None) == PickleSerializer()
     assert serializer_from({"type": "compressed", "serializer": "json", "compressionlib": "bz2"}) == (
-        CompressedSerializer(JSONSerializer(), "bz2")
+        CompressedSerializer(serializer=JSONSerializer(), compressionlib="bz2")
     )
 
 
 def test_compression_level_is_not_in_config():
-    assert CompressedSerializer("pickle", "zlib", level=1) == CompressedSerializer("pickle", "zlib", level=9)
-    assert "level" not in CompressedSerializer("pickle", "zlib", level=1).to_config()
+    assert CompressedSerializer(serializer="pickle", compressionlib="zlib", level=1) == CompressedSerializer(
+        serializer="pickle", compressionlib="zlib", level=9
+    )
+    assert (
+        "level" not in CompressedSerializer(serializer="pickle", compressionlib="zlib", level=1).to_config()
+    )
 
 
 def test_unknown_serializer_type_in_config_is_kept_and_refuses_to_decode():
@@ -217,16 +228,13 @@ def test_unknown_serializer_name_is_an_error():
 def test_registered_serializer_is_found_by_type():
     @register_serializer
     class UpperTextSerializer(Serializer):
-        type = "test-upper-text"
+        type: Literal["test-upper-text"] = "test-upper-text"
 
         def dumps(self, obj):
             return obj.upper().encode()
 
         def loads(self, blob):
             return blob.decode()
-
-        def to_config(self):
-            return {"type": self.type}
 
     found = serializer_from({"type": "test-upper-text"})
     assert isinstance(found, UpperTextSerializer)

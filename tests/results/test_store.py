@@ -366,10 +366,8 @@ def test_a_50_mib_value_streams_without_extra_copies(tmp_path):
 class CountingFileSystem(LocalFileSystem):
     """Local storage that counts which write method stored each object."""
 
-    def __init__(self, basepath):
-        super().__init__(basepath=basepath)
-        self.whole_writes = 0
-        self.streamed_writes = 0
+    whole_writes: int = 0
+    streamed_writes: int = 0
 
     def write_path(self, path, content):
         self.whole_writes += 1
@@ -381,7 +379,7 @@ class CountingFileSystem(LocalFileSystem):
 
 
 def test_small_values_are_written_whole_and_large_ones_streamed(tmp_path):
-    storage = CountingFileSystem(tmp_path)
+    storage = CountingFileSystem(basepath=tmp_path)
     store = ResultStore(result_storage=storage, cache_result_in_memory=False)
     store.write(VALUE, key="small")
     assert (storage.whole_writes, storage.streamed_writes) == (1, 0)

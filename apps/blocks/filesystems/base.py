@@ -11,10 +11,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, ClassVar
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializationInfo,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
+
 from .errors import (
     AccessDeniedError,
     BucketNotFoundError,
     EndpointUnreachableError,
+    InvalidSettingsError,
     NotWritableError,
     ObjectNotFoundError,
     StorageError,
@@ -60,16 +70,65 @@ def secret_mask_leaves(value: Any) -> Any:
 # The common interface
 
 
-class WritableFileSystem(ABC):
-    """A place that stores bytes under keys. Subclasses: ``LocalFileSystem``, ``RemoteFileSystem``, ``S3``."""
+class WritableFileSystem(BaseModel, ABC):
+    """A place that stores bytes under keys. Subclasses: ``LocalFileSystem``, ``RemoteFileSystem``, ``S3``.
+
+    Pydantic models, as Prefect's blocks are: the fields are the settings, extra fields are refused,
+    ``model_dump`` adds ``block_type_slug`` (as Prefect's blocks do) and masks secrets unless
+    ``context={"include_secrets": True}``. What an instance works out from its settings (clients,
+    resolved paths) lives in ``__slots__``, out of the fields, and is made again after a copy.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     block_type_slug: ClassVar[str]
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
     # Identity of a saved configuration, set by the database layer when it loads or saves one
     # (Prefect's attribute names, which code written for Prefect may read).
-    _block_document_id: Any = None
-    _block_document_name: str | None = None
+    __slots__ = ("_block_document_id", "_block_document_name")
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._block_document_id = None
+        self._block_document_name = None
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self.model_post_init(None)
+
+    def __copy__(self):
+        clone = super().__copy__()
+        clone.model_post_init(None)
+        return clone
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None):
+        clone = super().__deepcopy__(memo)
+        clone.model_post_init(None)
+        return clone
+
+    @classmethod
+    def get_block_type_slug(cls) -> str:
+        return cls.block_type_slug
+
+    @model_validator(mode="before")
+    @classmethod
+    def _slug_drop(cls, data: Any) -> Any:
+        # What model_dump adds is accepted back, as Prefect's blocks accept it.
+        if isinstance(data, dict) and "block_type_slug" in data:
+            data = dict(data)
+            slug = data.pop("block_type_slug")
+            if slug != getattr(cls, "block_type_slug", slug):
+                raise ValueError(f"block_type_slug {slug!r} is not {cls.block_type_slug!r}")
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump_with_slug(self, handler, info: SerializationInfo) -> Any:
+        data = handler(self)
+        if not (info.context or {}).get("include_secrets"):
+            for name in self.secret_fields:
+                if data.get(name) is not None:
+                    data[name] = secret_mask_leaves(data[name])
+        return {**data, "block_type_slug": self.block_type_slug}
 
     # -- core, Prefect-compatible --
     @abstractmethod
@@ -188,28 +247,30 @@ class WritableFileSystem(ABC):
         return storage_error_from_exception(exc, location=location, endpoint=self.location, timeout=timeout)
 
     # -- configuration --
-    @abstractmethod
-    def settings(self, *, include_secrets: bool = False) -> dict[str, Any]:
-        """Constructor arguments; secrets replaced by ``SECRET_MASK`` unless asked for."""
+    def block_settings(self, *, include_secrets: bool = False) -> dict[str, Any]:
+        """The fields, as the constructor takes them; secrets replaced by ``SECRET_MASK`` unless asked for."""
+        data = self.model_dump(context={"include_secrets": include_secrets})
+        del data["block_type_slug"]
+        return data
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> WritableFileSystem:
-        return cls(**settings)
+        """Rebuild from ``block_settings(include_secrets=True)``: bad ones are ``InvalidSettingsError``."""
+        try:
+            return cls(**settings)
+        except ValidationError as exc:
+            unknown = [str(error["loc"][0]) for error in exc.errors() if error["type"] == "extra_forbidden"]
+            if unknown:
+                raise TypeError(f"{cls.__name__} got unexpected settings: {', '.join(unknown)}") from None
+            raise InvalidSettingsError(validation_error_text(exc)) from None
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in self.settings().items())
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.block_settings().items())
         return f"{type(self).__name__}({shown})"
 
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.settings(include_secrets=True) == other.settings(include_secrets=True)  # type: ignore[attr-defined]
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def dict(self) -> dict[str, Any]:
+    def dict(self) -> dict[str, Any]:  # type: ignore[override]
         """Prefect-style view of the configuration, secrets masked."""
-        return {**self.settings(include_secrets=False), "block_type_slug": self.block_type_slug}
+        return self.model_dump()
 
     def save(self, name: str, overwrite: bool = False):
         """Save these settings as a storage block named `name`; code then uses "TYPE/name"."""
@@ -223,6 +284,15 @@ class WritableFileSystem(ABC):
 
 # Prefect's name for the base class: `Block.load("s3/demo")`.
 Block = WritableFileSystem
+
+
+def validation_error_text(exc: ValidationError) -> str:
+    """What a person needs from a ValidationError: each problem's own message."""
+    messages = []
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        messages.append(str(cause) if cause is not None else error["msg"])
+    return "; ".join(messages)
 
 
 def read_range_check(start: int, end: int) -> None:

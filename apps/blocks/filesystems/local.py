@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
+from pydantic import field_validator
+
 from .base import ObjectInfo, WritableFileSystem, read_range_check
 from .errors import AccessDeniedError, NotWritableError, ObjectNotFoundError, StorageError, UnsafeKeyError
 from .keys import key_normalize, key_prefix_normalize
@@ -60,8 +62,17 @@ class LocalFileSystem(WritableFileSystem):
 
     block_type_slug: ClassVar[str] = "local-file-system"
 
-    def __init__(self, basepath: str | Path | None = None) -> None:
-        self.basepath: str | None = str(basepath) if basepath is not None else None
+    basepath: str | None = None
+
+    __slots__ = ("_known_directories", "_root_cache", "_root_text_cache", "_unnamed_temp_files")
+
+    @field_validator("basepath", mode="before")
+    @classmethod
+    def _basepath_text(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
         self._root_cache: Path | None = None
         self._root_text_cache: str | None = None
         # Directories this instance has created or found: a write into one skips mkdir. A directory
@@ -389,9 +400,6 @@ class LocalFileSystem(WritableFileSystem):
         if isinstance(exc, PermissionError):
             return AccessDeniedError(f"access denied: {file_path} cannot be read by this process")
         return StorageError(f"could not read {file_path}: {exc.strerror or exc}")
-
-    def settings(self, *, include_secrets: bool = False) -> dict[str, Any]:
-        return {"basepath": self.basepath}
 
 
 def _path_relative_to_any(candidate: str, bases: list[str]) -> str | None:

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, ClassVar
 
-from .base import ObjectInfo, WritableFileSystem, secret_mask_leaves
+from pydantic import Field, field_validator
+
+from .base import ObjectInfo, WritableFileSystem
 from .errors import (
     InvalidSettingsError,
     StorageError,
@@ -19,7 +21,13 @@ from .errors import (
     exception_chain,
     storage_error_from_exception,
 )
-from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key_split
+from .keys import (
+    key_prefix_normalize,
+    remote_key_is_irregular,
+    remote_key_normalize,
+    url_key_relative,
+    url_key_split,
+)
 from .redaction import aws_log_redaction_install
 
 
@@ -37,7 +45,19 @@ class RemoteFileSystem(WritableFileSystem):
     block_type_slug: ClassVar[str] = "remote-file-system"
     secret_fields: ClassVar[tuple[str, ...]] = ("settings",)
 
-    def __init__(self, basepath: str = "s3://bucket/dir", settings: dict[str, Any] | None = None) -> None:
+    basepath: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    __slots__ = ("_base_parts", "_base_url", "_filesystem", "_filesystem_lock", "_netloc", "_scheme")
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings_none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("basepath")
+    @classmethod
+    def _basepath_check(cls, basepath: str) -> str:
         scheme, netloc, urlpath, _, _ = urllib.parse.urlsplit(basepath)
         if not scheme or "://" not in basepath:
             raise InvalidSettingsError(
@@ -45,14 +65,17 @@ class RemoteFileSystem(WritableFileSystem):
             )
         if not netloc and scheme != "file":
             raise InvalidSettingsError(f"base path {basepath!r} must name a location after {scheme}://")
-        self.basepath = basepath
-        self.fsspec_settings: dict[str, Any] = dict(settings or {})
+        if ".." in urlpath.split("/"):
+            raise InvalidSettingsError(f"base path {basepath!r} must not contain '..'")
+        return basepath
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        scheme, netloc, urlpath, _, _ = urllib.parse.urlsplit(self.basepath)
         self._scheme = scheme
         self._netloc = netloc
         self._base_parts = [part for part in urlpath.split("/") if part not in ("", ".")]
-        if ".." in self._base_parts:
-            raise InvalidSettingsError(f"base path {basepath!r} must not contain '..'")
-        self._base_url = basepath.rstrip("/")
+        self._base_url = self.basepath.rstrip("/")
         self._filesystem: Any = None
         self._filesystem_lock = threading.Lock()
 
@@ -67,7 +90,7 @@ class RemoteFileSystem(WritableFileSystem):
                     aws_log_redaction_install()  # s3fs signs with botocore, which logs requests at DEBUG
 
                     try:
-                        self._filesystem = fsspec.filesystem(self._scheme, **self.fsspec_settings)
+                        self._filesystem = fsspec.filesystem(self._scheme, **self.settings)
                     except (ImportError, ValueError) as exc:
                         raise InvalidSettingsError(
                             f"cannot open storage {self.basepath!r}: {exc} (is the package for "
@@ -77,21 +100,22 @@ class RemoteFileSystem(WritableFileSystem):
 
     @property
     def location(self) -> str:
-        endpoint = (self.fsspec_settings.get("client_kwargs") or {}).get(
+        endpoint = (self.settings.get("client_kwargs") or {}).get("endpoint_url") or self.settings.get(
             "endpoint_url"
-        ) or self.fsspec_settings.get("endpoint_url")
+        )
         return str(endpoint) if endpoint else self._base_url
 
     def relative_key(self, path: str) -> str:
         split = url_key_split(path)
         if split is None:
-            return key_normalize(path)
-        scheme, netloc, parts = split
+            return remote_key_normalize(path)
+        scheme, netloc, urlpath = split
         if scheme != self._scheme:
             raise UnsafeKeyError(f"{path!r} uses {scheme}://, but this storage is {self.basepath}")
-        if netloc != self._netloc or parts[: len(self._base_parts)] != self._base_parts:
+        relative = url_key_relative(urlpath, base_prefix="/".join(self._base_parts))
+        if netloc != self._netloc or relative is None:
             raise UnsafeKeyError(f"{path!r} is outside the storage base path {self.basepath}")
-        return key_normalize("/".join(parts[len(self._base_parts) :]))
+        return relative
 
     def resolve_path(self, path: str) -> str:
         return f"{self._base_url}/{self.relative_key(path)}"
@@ -208,13 +232,9 @@ class RemoteFileSystem(WritableFileSystem):
             if info.get("type") == "directory" or not stripped_path.startswith(root + "/"):
                 continue
             key = stripped_path[len(root) + 1 :]
-            if not key.startswith(normalized_prefix) or key_is_irregular(key):
+            if not key.startswith(normalized_prefix) or remote_key_is_irregular(key):
                 continue
             yield ObjectInfo(key=key, size=int(info.get("size") or 0), modified=_fsspec_modified(info))
-
-    def settings(self, *, include_secrets: bool = False) -> dict[str, Any]:
-        options = dict(self.fsspec_settings) if include_secrets else secret_mask_leaves(self.fsspec_settings)
-        return {"basepath": self.basepath, "settings": options}
 
 
 def _fsspec_stream_discard(stream: Any, *, deferred: bool) -> None:

@@ -12,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import Any, BinaryIO, ClassVar
 
-from .base import SECRET_MASK, DeleteReport, ObjectInfo, WritableFileSystem
+from pydantic import field_validator, model_validator
+
+from .base import DeleteReport, ObjectInfo, WritableFileSystem
 from .errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -25,7 +27,14 @@ from .errors import (
     client_error_code,
     storage_error_from_exception,
 )
-from .keys import key_is_irregular, key_normalize, key_prefix_normalize, url_key_split
+from .keys import (
+    key_normalize,
+    key_prefix_normalize,
+    remote_key_is_irregular,
+    remote_key_normalize,
+    url_key_relative,
+    url_key_split,
+)
 from .redaction import aws_log_redaction_install
 
 S3_MAX_DELETE_BATCH = 1000
@@ -62,46 +71,65 @@ class S3(WritableFileSystem):
     block_type_slug: ClassVar[str] = "s3"
     secret_fields: ClassVar[tuple[str, ...]] = ("aws_secret_access_key", "aws_session_token")
 
-    def __init__(
-        self,
-        bucket_path: str,
-        aws_access_key_id: str | None = None,
-        aws_secret_access_key: str | None = None,
-        aws_session_token: str | None = None,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        use_environment_credentials: bool | None = None,
-        connect_timeout: float = 5,
-        read_timeout: float = 30,
-    ) -> None:
-        self.bucket, self.prefix = bucket_path_split(bucket_path)
-        self.bucket_path = bucket_path
-        if bool(aws_access_key_id) != bool(aws_secret_access_key):
+    bucket_path: str
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    endpoint_url: str | None = None
+    region_name: str | None = None
+    use_environment_credentials: bool | None = None
+    connect_timeout: float = 5
+    read_timeout: float = 30
+
+    __slots__ = ("_bucket", "_client", "_client_lock", "_prefix")
+
+    @field_validator(
+        "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "endpoint_url", "region_name"
+    )
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("bucket_path")
+    @classmethod
+    def _bucket_path_check(cls, bucket_path: str) -> str:
+        bucket_path_split(bucket_path)
+        return bucket_path
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_url_check(cls, endpoint_url: str | None) -> str | None:
+        if endpoint_url is not None and urllib.parse.urlsplit(endpoint_url).scheme not in ("http", "https"):
+            raise InvalidSettingsError(f"endpoint URL {endpoint_url!r} must start with http:// or https://")
+        return endpoint_url
+
+    @model_validator(mode="after")
+    def _credentials_check(self) -> S3:
+        if bool(self.aws_access_key_id) != bool(self.aws_secret_access_key):
             raise InvalidSettingsError("give both the access key ID and the secret access key, or neither")
-        if use_environment_credentials is None:
+        if self.use_environment_credentials is None:
             # As in Prefect: no keys means the environment's (or the instance role's) credentials.
-            use_environment_credentials = not aws_access_key_id
-        if not aws_access_key_id and not use_environment_credentials:
+            self.use_environment_credentials = not self.aws_access_key_id
+        if not self.aws_access_key_id and not self.use_environment_credentials:
             raise InvalidSettingsError(
                 "no credentials: give an access key ID and secret access key, or allow credentials from "
                 "the environment (use_environment_credentials=True)"
             )
-        if endpoint_url is not None:
-            scheme = urllib.parse.urlsplit(endpoint_url).scheme
-            if scheme not in ("http", "https"):
-                raise InvalidSettingsError(
-                    f"endpoint URL {endpoint_url!r} must start with http:// or https://"
-                )
-        self.aws_access_key_id = aws_access_key_id or None
-        self.aws_secret_access_key = aws_secret_access_key or None
-        self.aws_session_token = aws_session_token or None
-        self.endpoint_url = endpoint_url or None
-        self.region_name = region_name or None
-        self.use_environment_credentials = use_environment_credentials
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self._bucket, self._prefix = bucket_path_split(self.bucket_path)
         self._client: Any = None
         self._client_lock = threading.Lock()
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
 
     @property
     def basepath(self) -> str:
@@ -154,18 +182,18 @@ class S3(WritableFileSystem):
     def relative_key(self, path: str) -> str:
         split = url_key_split(path)
         if split is None:
-            return key_normalize(path)
-        scheme, netloc, parts = split
+            return remote_key_normalize(path)
+        scheme, netloc, urlpath = split
         if scheme not in ("s3", "s3a"):
             raise UnsafeKeyError(f"{path!r} uses {scheme}://, but this storage is {self.basepath}")
         if netloc != self.bucket:
             raise UnsafeKeyError(
                 f"{path!r} is in bucket {netloc!r}, outside the storage base path {self.basepath}"
             )
-        prefix_parts = self.prefix.split("/") if self.prefix else []
-        if parts[: len(prefix_parts)] != prefix_parts:
+        relative = url_key_relative(urlpath, base_prefix=self.prefix)
+        if relative is None:
             raise UnsafeKeyError(f"{path!r} is outside the storage base path {self.basepath}")
-        return key_normalize("/".join(parts[len(prefix_parts) :]))
+        return relative
 
     def object_key(self, path: str) -> str:
         """The S3 object key for ``path`` (prefix included)."""
@@ -339,7 +367,7 @@ class S3(WritableFileSystem):
                 raise self._error_from(exc, location=f"s3://{self.bucket}/{base}{normalized_prefix}") from exc
             for entry in page.get("Contents", []):
                 key = entry["Key"][len(base) :]
-                if key_is_irregular(key):
+                if remote_key_is_irregular(key):
                     continue
                 modified = entry.get("LastModified")
                 yield ObjectInfo(
@@ -374,22 +402,6 @@ class S3(WritableFileSystem):
             raise self._error_from(exc, location=location, timeout=timeout) from exc
         if read_back != payload:
             raise StorageError(f"the probe object written to {location} read back different bytes")
-
-    def settings(self, *, include_secrets: bool = False) -> dict[str, Any]:
-        def secret(value: str | None) -> str | None:
-            return value if include_secrets or value is None else SECRET_MASK
-
-        return {
-            "bucket_path": self.bucket_path,
-            "aws_access_key_id": self.aws_access_key_id,
-            "aws_secret_access_key": secret(self.aws_secret_access_key),
-            "aws_session_token": secret(self.aws_session_token),
-            "endpoint_url": self.endpoint_url,
-            "region_name": self.region_name,
-            "use_environment_credentials": self.use_environment_credentials,
-            "connect_timeout": self.connect_timeout,
-            "read_timeout": self.read_timeout,
-        }
 
 
 class _S3ObjectReader(io.RawIOBase):

@@ -19,6 +19,10 @@ class SerializerConfigError(SerializationError, ValueError):
     """A serializer config or constructor argument is invalid."""
 
 
+class RecordFormatError(SerializationError):
+    """A result file that is not valid JSON, is truncated, or lacks required fields."""
+
+
 class MissingObjectError(SerializationError):
     """Stored data refers to a module or attribute that is not available here."""
 
@@ -26,6 +30,7 @@ class MissingObjectError(SerializationError):
 __all__ = [
     "DecodeLimitError",
     "MissingObjectError",
+    "RecordFormatError",
     "SerializationError",
     "SerializerConfigError",
     "UnknownSerializerError",

@@ -294,11 +294,11 @@ def raw_payload_guess_serializer(data: bytes, *, complete: bool | None = None) -
             if inner_raw is not None and inner_raw.startswith(_PICKLE_PROTOCOL_HEADS):
                 if compressionlib == "lzma":
                     return CompressedPickleSerializer()
-                return CompressedSerializer(PickleSerializer(), compressionlib)
+                return CompressedSerializer(serializer=PickleSerializer(), compressionlib=compressionlib)
             if inner[:1] in (b"{", b"[", b'"') or inner[:4] in (b"null", b"true") or inner[:5] == b"false":
                 if compressionlib == "lzma":
                     return CompressedJSONSerializer()
-                return CompressedSerializer(JSONSerializer(), compressionlib)
+                return CompressedSerializer(serializer=JSONSerializer(), compressionlib=compressionlib)
     json_text = _parses_as_json(head) if complete else head[:1] in (b"{", b"[", b'"')
     if json_text and _single_json_value(head, complete=complete):
         return JSONSerializer()

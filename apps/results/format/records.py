@@ -11,18 +11,18 @@ anyone into thinking a particular Prefect release wrote the file.
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import io
 import json
-import re
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import pydantic_core
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from .codecs import DEFAULT_MAX_DECODED_BYTES, STREAM_CHUNK_BYTES, WRITE_CHUNK_BYTES, ChunkedRawReader
+from .codecs import DEFAULT_MAX_DECODED_BYTES, STREAM_CHUNK_BYTES
+from .errors import RecordFormatError
+from .json_text import JsonStringReader, JsonStringWriter, TextSource, json_string_body, read_up_to
 from .layout import (
     LAYOUT_HEAD_BYTES,
     PAYLOAD_KEYS,
@@ -41,10 +41,7 @@ from .serializers import (
 
 RESULTDECK_VERSION = "resultdeck-0.1.0"
 UNKNOWN_PREFECT_VERSION = "unknown"
-
-
-class RecordFormatError(SerializationError):
-    """A result file that is not valid JSON, is truncated, or lacks required fields."""
+PREFECT2_BLOB_KEYS = frozenset({"serializer", "data", "prefect_version", "expiration"})
 
 
 class MetadataOnlyRecordError(RecordFormatError):
@@ -90,13 +87,29 @@ def storage_block_id_parse(value: Any) -> uuid.UUID | str | None:
         return value
 
 
-@dataclass
-class ResultRecordMetadata:
+def _serializer_of_metadata(value: Any) -> Any:
+    # Prefect's tolerance: a config whose type nobody registered stays readable as UnknownSerializer.
+    if isinstance(value, str):
+        return serializer_from(value)
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return serializer_from(value)
+    return value
+
+
+class ResultRecordMetadata(BaseModel):
+    """The metadata of a result record (Prefect's ``ResultRecordMetadata``)."""
+
     storage_key: str | None = None
     expiration: dt.datetime | None = None
-    serializer: Serializer = field(default_factory=PickleSerializer)
+    serializer: Serializer = Field(default_factory=PickleSerializer)
     prefect_version: str = RESULTDECK_VERSION
-    storage_block_id: uuid.UUID | str | None = None
+    # Prefect's are UUIDs; another writer's id that is not one is kept as it is.
+    storage_block_id: uuid.UUID | str | None = Field(default=None, union_mode="left_to_right")
+
+    @field_validator("serializer", mode="before")
+    @classmethod
+    def _serializer_cast(cls, value: Any) -> Any:
+        return _serializer_of_metadata(value)
 
     def to_dict(self) -> dict:
         """The JSON object Prefect writes, key order included (datetimes still objects)."""
@@ -109,11 +122,30 @@ class ResultRecordMetadata:
         }
 
     def dump_bytes(self) -> bytes:
-        # pydantic_core writes exactly what Prefect's model_dump_json does (compact, "Z" for UTC).
-        return pydantic_core.to_json(self.to_dict())
+        """Exactly what Prefect's ``model_dump_json`` writes (compact, "Z" for UTC)."""
+        # Assembled from parts: the serializer's config is made once, not for every record.
+        block_id = self.storage_block_id
+        return b"".join(
+            (
+                b'{"storage_key":',
+                pydantic_core.to_json(self.storage_key),
+                b',"expiration":',
+                b"null"
+                if self.expiration is None
+                else pydantic_core.to_json(expiration_to_utc(self.expiration)),
+                b',"serializer":',
+                self.serializer.config_json(),
+                b',"prefect_version":',
+                pydantic_core.to_json(self.prefect_version),
+                b',"storage_block_id":',
+                b"null" if block_id is None else pydantic_core.to_json(str(block_id)),
+                b"}",
+            )
+        )
 
     @classmethod
     def from_dict(cls, data: Any) -> ResultRecordMetadata:
+        """Read metadata as stored by any writer; what is wrong is a ``RecordFormatError``."""
         if not isinstance(data, dict):
             raise RecordFormatError(f"result metadata must be a JSON object, got {type(data).__name__}")
         storage_key = data.get("storage_key")
@@ -122,10 +154,9 @@ class ResultRecordMetadata:
         prefect_version = data.get("prefect_version", UNKNOWN_PREFECT_VERSION)
         if not isinstance(prefect_version, str):
             raise RecordFormatError(f"metadata prefect_version must be a string, got {prefect_version!r}")
-        serializer_config = data.get("serializer")
         try:
             # Prefect's default when a file names none is pickle.
-            serializer = serializer_from(serializer_config)
+            serializer = serializer_from(data.get("serializer"))
         except SerializationError as exc:
             raise RecordFormatError(f"metadata serializer is invalid: {exc}") from exc
         return cls(
@@ -152,303 +183,33 @@ def _json_document(data: bytes | str, *, what: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
-# JSON string escaping, streamed
-# ---------------------------------------------------------------------------------------
-_NEEDS_GENERAL_ESCAPE = re.compile(rb'[\x00-\x09\x0b-\x1f"\\\x80-\xff]')
-
-
-def json_string_body(text: str) -> str:
-    """``text`` escaped as JSON string content, the way pydantic/serde_json escape it."""
-    return json.dumps(text, ensure_ascii=False)[1:-1]
-
-
-class JsonStringWriter(io.RawIOBase):
-    """Write-only file: UTF-8 bytes in, JSON-string-escaped bytes out (no quotes)."""
-
-    def __init__(self, target: BinaryIO):
-        super().__init__()
-        self._target = target
-        # Created on the first chunk that is not plain ASCII (base64 payloads never need it).
-        self._decoder: codecs.IncrementalDecoder | None = None
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        if type(data) is bytes and len(data) <= WRITE_CHUNK_BYTES:
-            chunks = (data,)
-            size = len(data)
-        else:
-            view = memoryview(data).cast("B")
-            size = len(view)
-            chunks = (
-                bytes(view[start : start + WRITE_CHUNK_BYTES]) for start in range(0, size, WRITE_CHUNK_BYTES)
-            )
-        for chunk in chunks:
-            decoder = self._decoder
-            if (decoder is None or not decoder.getstate()[0]) and not _NEEDS_GENERAL_ESCAPE.search(chunk):
-                self._target.write(chunk.replace(b"\n", b"\\n"))
-                continue
-            if decoder is None:
-                decoder = self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
-            try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                raise SerializationError(
-                    f"serializer output is not UTF-8 text, a record cannot hold it: {exc}"
-                ) from None
-            self._target.write(json_string_body(text).encode("utf-8"))
-        return size
-
-    def write_base64_lines(self, data: bytes) -> None:
-        """Write base64 text (its alphabet and newlines, as ``encodebytes`` makes it): only the
-        newlines need escaping, so the content check of ``write`` is skipped."""
-        if self._decoder is not None and self._decoder.getstate()[0]:
-            self.write(data)
-        else:
-            self._target.write(data.replace(b"\n", b"\\n"))
-
-    def finish(self) -> None:
-        if self._decoder is None:
-            return
-        try:
-            self._decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            raise SerializationError(f"serializer output ends inside a UTF-8 character: {exc}") from None
-
-
-# A run of JSON string content: plain bytes and complete two-character escapes.
-_STRING_RUN = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
-_BACKSLASH = 0x5C
-# The longest escape, ``\uXXXX``: a backslash this close to the end of what was read may start
-# an escape that continues in the next read.
-_LONGEST_ESCAPE = 6
-
-
-class JsonStringReader(ChunkedRawReader):
-    """Read-only file over the *content* of a JSON string that starts at the current position
-    of a text source; yields the unescaped value as UTF-8 and stops at the closing quote.
-
-    Works on the file's bytes. A stretch that is plain ASCII whose only escapes are ``\n`` (every
-    base64 payload) is unescaped with one ``bytes.replace``; anything else goes through the JSON
-    decoder. ``read(size)`` hands out whole unescaped chunks without copying them.
-    """
-
-    def __init__(self, source: _TextSource):
-        super().__init__()
-        self._source = source
-        self._fp = source.fp
-        self._carry = source.detach_bytes()  # bytes not yet unescaped
-        self._carry_is_partial = False  # the carry ends inside an escape: read more before decoding
-        self._decoder: codecs.IncrementalDecoder | None = None  # UTF-8 across reads, general path
-        self._carry_text = ""  # a high surrogate waiting for its pair
-        self.closed_quote = False
-
-    def _next_chunk(self) -> bytes | None:
-        if self.closed_quote:
-            return None
-        self._fill()
-        return self._pending
-
-    def _next_data(self) -> bytearray:
-        data, self._carry = self._carry, b""
-        if data and not self._carry_is_partial:
-            return bytearray(data)
-        buffer = bytearray(len(data) + STREAM_CHUNK_BYTES)
-        buffer[: len(data)] = data
-        read = self._fp.readinto(memoryview(buffer)[len(data) :])
-        if not read:
-            raise RecordFormatError("result file is truncated: the result string never ends")
-        del buffer[len(data) + read :]
-        return buffer
-
-    def _fill(self) -> None:
-        data = self._next_data()
-        self._carry_is_partial = False
-        self._offset = 0
-        if (
-            not self._carry_text
-            and (self._decoder is None or not self._decoder.getstate()[0])
-            and data.isascii()
-            and self._fill_plain(data)
-        ):
-            return
-        self._fill_general(bytes(data))
-
-    def _fill_plain(self, data: bytearray) -> bool:
-        """Unescape ASCII ``data`` whose only escapes are ``\n``; False (nothing consumed) otherwise.
-
-        Lines of equal length (base64 as ``encodebytes`` writes it) are unescaped by strided
-        slice operations; other layouts with one ``bytes.replace``.
-        """
-        quote = data.find(b'"')
-        end = len(data) if quote < 0 else quote
-        tail = b""
-        if quote < 0 and end and data[end - 1] == _BACKSLASH:
-            tail, end = b"\\", end - 1  # an escape cut by the read: finish it next time
-        body = data[:end]
-        unescaped = _escaped_lines_unescape(body)
-        if unescaped is None:
-            unescaped = bytes(body).replace(b"\\n", b"\n")
-            if b"\\" in unescaped:
-                return False
-        if quote >= 0:
-            self.closed_quote = True
-            self._source.push_back_bytes(bytes(data[quote + 1 :]))
-        else:
-            self._carry, self._carry_is_partial = tail, bool(tail)
-        self._pending = unescaped
-        return True
-
-    def _fill_general(self, data: bytes) -> None:
-        end = _STRING_RUN.match(data).end()
-        if end < len(data) and data[end] == 0x22:  # '"'
-            body = data[:end]
-            self.closed_quote = True
-            self._source.push_back_bytes(data[end + 1 :])
-        else:
-            # Everything read is string content; an escape near the end may be incomplete.
-            body, rest = data[:end], data[end:]
-            slash = body.rfind(b"\\", max(0, len(body) - _LONGEST_ESCAPE))
-            if slash >= 0:
-                run = slash
-                while run > 0 and body[run - 1] == _BACKSLASH:
-                    run -= 1
-                if (slash - run) % 2 == 0:  # this backslash starts an escape: keep it for later
-                    body, rest = body[:slash], body[slash:] + rest
-            self._carry, self._carry_is_partial = rest, True
-        if self._decoder is None:
-            self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        try:
-            text = self._decoder.decode(body, final=self.closed_quote)
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(f"result file is not UTF-8 text: {exc}") from None
-        try:
-            decoded = json.loads('"' + text + '"')
-        except ValueError as exc:
-            raise RecordFormatError(f"result string is not valid JSON: {exc}") from None
-        decoded = self._carry_text + decoded
-        self._carry_text = ""
-        if decoded and not self.closed_quote and "\ud800" <= decoded[-1] <= "\udbff":
-            decoded, self._carry_text = decoded[:-1], decoded[-1]
-        try:
-            self._pending = decoded.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise RecordFormatError(f"result string holds an invalid character: {exc}") from None
-
-
-def _escaped_lines_unescape(body: bytearray) -> bytearray | None:
-    """``body`` with its ``\n`` escapes turned into newlines, when those escapes sit at a fixed
-    stride and there is no other backslash; None otherwise."""
-    first = body.find(b"\\n")
-    if first < 0:
-        return None if b"\\" in body else body
-    second = body.find(b"\\n", first + 2)
-    stride = second - first if second >= 0 else len(body)
-    count = (len(body) - 2 - first) // stride + 1
-    stop = first + count * stride
-    if body[first:stop:stride] != b"\\" * count or body[first + 1 : stop : stride] != b"n" * count:
-        return None
-    unescaped = bytearray(body)
-    del unescaped[first:stop:stride]
-    unescaped[first : first + count * (stride - 1) : stride - 1] = b"\n" * count
-    return None if b"\\" in unescaped else unescaped
-
-
-class _TextSource:
-    """UTF-8 text from a binary file, chunk by chunk, with push-back.
-
-    With ``record=True`` it keeps the raw bytes it read, so a caller that gives up on
-    streaming can still read the file whole; ``stop_recording`` ends that.
-    """
-
-    def __init__(self, fp: BinaryIO, head: bytes = b"", *, record: bool = False):
-        self._fp = fp
-        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        self._buffer = ""
-        self._eof = False
-        self._recorded: list[bytes] | None = [head] if record else None
-        if head:
-            self._buffer = self._decode(head, final=False)
-
-    def _decode(self, data: bytes, *, final: bool) -> str:
-        try:
-            return self._decoder.decode(data, final=final)
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(f"result file is not UTF-8 text: {exc}") from None
-
-    def _read_text(self) -> str | None:
-        while not self._eof:
-            raw = self._fp.read(STREAM_CHUNK_BYTES)
-            if not raw:
-                self._eof = True
-                text = self._decode(b"", final=True)
-            else:
-                if self._recorded is not None:
-                    self._recorded.append(bytes(raw))
-                text = self._decode(raw, final=False)
-            if text:
-                return text
-        return None
-
-    def recorded_bytes(self) -> bytes:
-        if self._recorded is None:
-            raise RuntimeError("this text source was not recording")
-        return b"".join(self._recorded)
-
-    def stop_recording(self) -> None:
-        self._recorded = None
-
-    @property
-    def fp(self) -> BinaryIO:
-        return self._fp
-
-    def detach_bytes(self) -> bytes:
-        """What was read but not consumed, as bytes; the caller reads the file itself from here
-        on, until it hands the bytes it did not use back with ``push_back_bytes``."""
-        data = self._buffer.encode("utf-8") + self._decoder.getstate()[0]
-        self._buffer = ""
-        self._decoder.reset()
-        return data
-
-    def push_back_bytes(self, data: bytes) -> None:
-        self._buffer = self._decode(data, final=False) + self._buffer
-
-    def ensure(self, count: int) -> str:
-        """At least ``count`` characters buffered if the file has them; returns the buffer."""
-        while len(self._buffer) < count:
-            chunk = self._read_text()
-            if chunk is None:
-                break
-            self._buffer += chunk
-        return self._buffer
-
-    def consume(self, count: int) -> None:
-        self._buffer = self._buffer[count:]
-
-
-def _read_up_to(fp: BinaryIO, size: int) -> bytes:
-    """Read ``size`` bytes, or fewer only at the end of the file."""
-    parts = []
-    remaining = size
-    while remaining > 0:
-        chunk = fp.read(min(remaining, STREAM_CHUNK_BYTES))
-        if not chunk:
-            break
-        parts.append(bytes(chunk))
-        remaining -= len(chunk)
-    return b"".join(parts)
-
-
-# ---------------------------------------------------------------------------------------
 # records
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class ResultRecord:
+class ResultRecord(BaseModel):
+    """A result with its metadata (Prefect's ``ResultRecord``)."""
+
     metadata: ResultRecordMetadata
     result: Any
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prefect2_blob_coerce(cls, value: Any) -> Any:
+        # Prefect's reading of its 2.x blob ({"serializer", "data", ...}) as a record.
+        if (
+            isinstance(value, dict)
+            and {"data", "serializer"} <= value.keys() <= PREFECT2_BLOB_KEYS
+            and isinstance(value["data"], str)
+            and isinstance(value["serializer"], dict)
+        ):
+            value = dict(value)
+            metadata = {"serializer": value.pop("serializer")}
+            for name in ("expiration", "prefect_version"):
+                if name in value:
+                    metadata[name] = value.pop(name)
+            value = {"metadata": metadata, "result": value.pop("data")}
+        return value
 
     @property
     def serializer(self) -> Serializer:
@@ -535,16 +296,16 @@ class ResultRecord:
         """Read a record from a binary file-like, streaming the result of 3.x records and 2.x
         blobs (metadata first, as Prefect writes them) through the serializer."""
         limit = 2 * (max_decoded_bytes or DEFAULT_MAX_DECODED_BYTES) + LAYOUT_HEAD_BYTES
-        head = _read_up_to(fp, LAYOUT_HEAD_BYTES)
+        head = read_up_to(fp, LAYOUT_HEAD_BYTES)
         if len(head) < LAYOUT_HEAD_BYTES:
             return cls.deserialize(head, backup_serializer, max_decoded_bytes=max_decoded_bytes)
         if looks_like_json_object(head):
-            source = _TextSource(fp, head, record=True)
+            source = TextSource(fp, head, record=True)
             streamed = _stream_record(source, max_decoded_bytes=max_decoded_bytes)
             if streamed is not None:
                 return streamed
             head = source.recorded_bytes()
-        data = head + _read_up_to(fp, limit - len(head) + 1)
+        data = head + read_up_to(fp, limit - len(head) + 1)
         if len(data) > limit:
             raise RecordFormatError(f"result file is larger than the limit of {limit} bytes")
         return cls.deserialize(data, backup_serializer, max_decoded_bytes=max_decoded_bytes)
@@ -625,7 +386,7 @@ _WHITESPACE = " \t\r\n"
 _JSON_DECODER = json.JSONDecoder()
 
 
-def _skip_whitespace(source: _TextSource) -> str:
+def _skip_whitespace(source: TextSource) -> str:
     """The next non-whitespace character (left in the buffer), or '' at the end."""
     while True:
         buffered = source.ensure(1)
@@ -637,14 +398,14 @@ def _skip_whitespace(source: _TextSource) -> str:
             return ""
 
 
-def _expect(source: _TextSource, char: str) -> bool:
+def _expect(source: TextSource, char: str) -> bool:
     if _skip_whitespace(source) != char:
         return False
     source.consume(1)
     return True
 
 
-def _read_small_value(source: _TextSource) -> tuple[bool, Any]:
+def _read_small_value(source: TextSource) -> tuple[bool, Any]:
     """Decode one JSON value that fits in the head region (keys, metadata objects)."""
     _skip_whitespace(source)
     size = 4096
@@ -665,7 +426,7 @@ def _read_small_value(source: _TextSource) -> tuple[bool, Any]:
         return True, value
 
 
-def _stream_record(source: _TextSource, *, max_decoded_bytes: int | None) -> ResultRecord | None:
+def _stream_record(source: TextSource, *, max_decoded_bytes: int | None) -> ResultRecord | None:
     """Parse ``{"key": value, ...}`` streaming the payload string; None when the file is not
     a record laid out metadata-first (the caller then reads it whole)."""
     if not _expect(source, "{"):

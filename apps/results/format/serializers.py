@@ -1,8 +1,10 @@
 """Serializers that read and write the same bytes as Prefect's ``prefect.serializers``.
 
-Pure module: no Django. Every serializer turns a value into bytes (``dumps``) and back
-(``loads``), and describes itself with the JSON object Prefect stores next to the bytes
-(``to_config``), so a file written here is read by Prefect and the other way round.
+Pure module: no Django. The serializers are pydantic models, as Prefect's are:
+``Serializer(type="json")`` and ``Serializer(**config)`` build the serializer of that type, a
+subclass whose ``type`` field has a default registers itself under it, extra fields are refused,
+and the config written into files is ``model_dump`` of the serializer. Every serializer turns a
+value into bytes (``dumps``) and back (``loads``).
 
 Formats (identical to Prefect 2.x/3.x):
 
@@ -10,7 +12,7 @@ Formats (identical to Prefect 2.x/3.x):
   76 characters).
 * ``json``: ``<jsonlib>.dumps(obj, default=<object encoder>)``; values JSON cannot hold become
   ``{"__class__": "<module.qualname>", "data": ...}`` and exceptions
-  ``{"__exc_type__": "<module.qualname>", "message": ...}``.
+  ``{"__exc_type__": "<module.qualname>", "message": ...}`` (see ``json_objects``).
 * ``compressed``, ``compressed/pickle``, ``compressed/json``:
   ``base64.encodebytes(<compressionlib>.compress(<inner serializer output>))``.
 
@@ -18,12 +20,8 @@ Safety of decoding:
 
 * base64 and decompression are bounded (``max_decoded_bytes``), so a small file cannot
   expand into gigabytes of memory (``DecodeLimitError``).
-* JSON ``__class__`` objects are rebuilt only for an allowlist: the standard types Prefect
-  writes (datetime, UUID, Decimal, set, bytes, paths, ...), plus pydantic models,
-  dataclasses and enums whose module is *already imported* in this process or was allowed
-  with ``allow_json_module``/``allow_json_class``. Nothing else is imported because a JSON
-  file names it; an object that is not allowed stays a plain dict (the same fallback the
-  reference decoder uses when a class cannot be imported).
+* What a config may name (hooks, JSON and pickle libraries) and what JSON objects are rebuilt
+  follow the process's ``decode_trust()`` (see ``trust``).
 * Unpickling runs arbitrary code by design. It happens in workers and in the sandboxed
   decode process, never for stored bytes in the web process.
 """
@@ -32,18 +30,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import copy
-import dataclasses
-import enum
-import importlib
 import io
 import json
 import pickle
 import re
-import sys
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .codecs import (
     COMPRESSION_LIBRARIES,
@@ -65,9 +59,16 @@ from .errors import (
     SerializerConfigError,
     UnknownSerializerError,
 )
+from .json_objects import (
+    PREFECT_JSON_OBJECT_DECODER,
+    PREFECT_JSON_OBJECT_ENCODER,
+    json_hook_apply,
+    json_hook_resolve,
+    qualified_name_import,
+)
+from .trust import DecodeTrust, decode_trust
 
-PREFECT_JSON_OBJECT_ENCODER = "prefect.serializers.prefect_json_object_encoder"
-PREFECT_JSON_OBJECT_DECODER = "prefect.serializers.prefect_json_object_decoder"
+JSON_LIBRARIES = {"json", "orjson", "simplejson", "ujson"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -76,13 +77,21 @@ PREFECT_JSON_OBJECT_DECODER = "prefect.serializers.prefect_json_object_decoder"
 _SERIALIZER_TYPES: dict[str, type[Serializer]] = {}
 
 
+def _type_default(cls: type[Serializer]) -> str | None:
+    field = cls.model_fields.get("type")
+    default = None if field is None else field.default
+    return default if isinstance(default, str) and default else None
+
+
 def register_serializer(cls: type[Serializer]) -> type[Serializer]:
-    """Class decorator: make ``cls`` loadable from configs whose ``type`` is ``cls.type``."""
-    type_name = getattr(cls, "type", None)
-    if not isinstance(type_name, str) or not type_name:
-        raise SerializerConfigError(
-            f"{cls.__name__} needs a non-empty class attribute 'type' to be registered"
-        )
+    """Make ``cls`` loadable from configs whose ``type`` is its ``type`` default.
+
+    Subclasses register themselves when defined; this is for registering one again after
+    another took its type.
+    """
+    type_name = _type_default(cls)
+    if type_name is None:
+        raise SerializerConfigError(f"{cls.__name__} needs a 'type' field with a default to be registered")
     _SERIALIZER_TYPES[type_name] = cls
     return cls
 
@@ -91,31 +100,91 @@ def registered_serializer_types() -> list[str]:
     return sorted(_SERIALIZER_TYPES)
 
 
-class Serializer(ABC):
-    """Turns values into bytes and back; ``to_config()`` is what files record about it."""
+def _type_lookup(type_name: Any) -> type[Serializer]:
+    cls = _SERIALIZER_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        raise ValidationError.from_exception_data(
+            title="Serializer",
+            line_errors=[
+                {
+                    "type": "value_error",
+                    "loc": ("type",),
+                    "input": type_name,
+                    "ctx": {"error": f"No class found for dispatch key {type_name!r}"},
+                }
+            ],
+            input_type="python",
+        )
+    return cls
 
-    type: ClassVar[str]
-    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+
+class Serializer(BaseModel):
+    """Turns values into bytes and back; its ``model_dump`` is what files record about it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+
     # True when ``load_from`` only calls ``read(size)`` on its file and copes with short reads,
     # so a caller may hand it a raw reader (chunks passed on uncopied) instead of a buffered one.
     reads_in_chunks: ClassVar[bool] = False
+    _max_decoded_bytes: int = PrivateAttr(default=DEFAULT_MAX_DECODED_BYTES)
+    # The config's JSON, made once: every record written carries it.
+    _config_json: bytes | None = PrivateAttr(default=None)
 
-    @abstractmethod
-    def dumps(self, obj: Any) -> bytes: ...
+    def __new__(cls, **kwargs: Any) -> Serializer:
+        type_name = kwargs.get("type")
+        if type_name:
+            return super().__new__(_type_lookup(type_name))
+        return super().__new__(cls)
 
-    @abstractmethod
-    def loads(self, blob: bytes) -> Any: ...
+    def __init__(self, **data: Any) -> None:
+        data.setdefault("type", _type_default(type(self)) or "__base__")
+        super().__init__(**data)
 
-    @abstractmethod
-    def to_config(self) -> dict: ...
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        type_name = _type_default(cls)
+        if type_name is not None:
+            _SERIALIZER_TYPES[type_name] = cls
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if not name.startswith("_"):
+            self.__pydantic_private__["_config_json"] = None
+
+    def dumps(self, obj: Any) -> bytes:
+        raise NotImplementedError
+
+    def loads(self, blob: bytes) -> Any:
+        raise NotImplementedError
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        return self.__pydantic_private__["_max_decoded_bytes"]
+
+    def to_config(self) -> dict:
+        """The JSON object files record about this serializer."""
+        return self.model_dump(mode="json", serialize_as_any=True)
+
+    def config_json(self) -> bytes:
+        """``to_config()`` as compact JSON, as Prefect writes it into record metadata."""
+        # Read through __pydantic_private__: the attribute path costs microseconds on every record.
+        private = self.__pydantic_private__
+        config = private["_config_json"]
+        if config is None:
+            config = private["_config_json"] = self.model_dump_json(serialize_as_any=True).encode()
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> Serializer:
-        options = {key: value for key, value in config.items() if key != "type"}
         try:
-            return cls(**options)
-        except TypeError as exc:
-            raise SerializerConfigError(f"invalid config for serializer {cls.type!r}: {exc}") from None
+            return cls.model_validate(config)
+        except ValidationError as exc:
+            raise SerializerConfigError(
+                f"invalid config for serializer {config.get('type')!r}: {exc}"
+            ) from None
 
     def dump_to(self, obj: Any, fp: BinaryIO) -> None:
         """Write exactly ``dumps(obj)`` to a binary file-like."""
@@ -127,30 +196,28 @@ class Serializer(ABC):
 
     def with_max_decoded_bytes(self, limit: int) -> Serializer:
         """A copy that refuses to decode more than ``limit`` bytes."""
-        clone = copy.copy(self)
-        clone.max_decoded_bytes = limit
+        clone = self.model_copy()
+        clone._max_decoded_bytes = limit
         return clone
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Serializer):
             return NotImplemented
-        return self.to_config() == other.to_config()
+        return type(self) is type(other) and self.to_config() == other.to_config()
 
     def __hash__(self) -> int:
-        return hash(json.dumps(self.to_config(), sort_keys=True, default=str))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.to_config()!r})"
+        return hash(self.config_json())
 
 
 class UnknownSerializer(Serializer):
-    """A config whose ``type`` nobody registered: kept verbatim, cannot encode or decode."""
+    """A config whose ``type`` nobody registered: kept verbatim, cannot encode or decode.
 
-    type = "__unknown__"
+    Built with ``UnknownSerializer.model_construct(**config)``, as Prefect builds its own.
+    """
 
-    def __init__(self, config: dict):
-        self.config = dict(config)
-        self.type = str(config.get("type"))
+    model_config = ConfigDict(extra="allow")
+
+    type: str
 
     def _refuse(self):
         raise UnknownSerializerError(
@@ -164,15 +231,21 @@ class UnknownSerializer(Serializer):
         self._refuse()
 
     def to_config(self) -> dict:
-        return dict(self.config)
+        return self.model_dump(mode="json")
+
+    def config_json(self) -> bytes:
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_config(cls, config: dict) -> Serializer:
-        return cls(config)
+        return cls.model_construct(**config)
+
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def _check_dotted_name(value: Any, *, field: str) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", value):
+    if not isinstance(value, str) or not _DOTTED_NAME.fullmatch(value):
         raise SerializerConfigError(f"{field} must be a dotted module name, got {value!r}")
     return value
 
@@ -218,34 +291,29 @@ def _unpickle_failure(exc: BaseException) -> SerializationError:
     return SerializationError(f"unpickling failed: {type(exc).__name__}: {exc}")
 
 
-@register_serializer
 class PickleSerializer(Serializer):
-    type = "pickle"
-    reads_in_chunks = True
+    """Pickles with ``picklelib`` (cloudpickle by default), wrapped in base64."""
 
-    def __init__(self, picklelib: str = "cloudpickle", picklelib_version: str | None = None):
-        self.picklelib = _check_dotted_name(picklelib, field="picklelib")
-        if picklelib_version is not None and not isinstance(picklelib_version, str):
-            raise SerializerConfigError(
-                f"picklelib_version must be a string or null, got {picklelib_version!r}"
-            )
-        self.picklelib_version = picklelib_version
+    type: str = Field(default="pickle", frozen=True)
+    picklelib: str = "cloudpickle"
+    picklelib_version: str | None = None
 
-    def to_config(self) -> dict:
-        return {"type": self.type, "picklelib": self.picklelib, "picklelib_version": self.picklelib_version}
+    reads_in_chunks: ClassVar[bool] = True
+
+    @field_validator("picklelib")
+    @classmethod
+    def _picklelib_check(cls, value: str) -> str:
+        _check_dotted_name(value, field="picklelib")
+        if decode_trust() is DecodeTrust.CODE:
+            # As in Prefect, a library that cannot pickle is refused when the serializer is built.
+            try:
+                pickle_library(value)
+            except SerializationError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     def _library(self):
-        lib = _PICKLE_LIBRARIES.get(self.picklelib)
-        if lib is not None:
-            return lib
-        try:
-            lib = importlib.import_module(self.picklelib)
-        except ImportError:
-            raise MissingObjectError(f"picklelib {self.picklelib!r} is not installed") from None
-        if not (callable(getattr(lib, "dumps", None)) and callable(getattr(lib, "loads", None))):
-            raise SerializerConfigError(f"picklelib {self.picklelib!r} has no dumps/loads functions")
-        _PICKLE_LIBRARIES[self.picklelib] = lib
-        return lib
+        return pickle_library(self.picklelib)
 
     @contextlib.contextmanager
     def _pickling(self, obj: Any) -> Iterator[None]:
@@ -299,266 +367,90 @@ class PickleSerializer(Serializer):
             raise _unpickle_failure(exc) from exc
 
 
+def pickle_library(name: str) -> Any:
+    """The pickle library ``name`` names, imported once and checked for dumps/loads."""
+    lib = _PICKLE_LIBRARIES.get(name)
+    if lib is not None:
+        return lib
+    try:
+        lib = qualified_name_import(name)
+    except (ImportError, AttributeError):
+        raise MissingObjectError(f"Failed to import requested pickle library: {name!r}.") from None
+    if not (callable(getattr(lib, "dumps", None)) and callable(getattr(lib, "loads", None))):
+        raise SerializerConfigError(f"Pickle library at {name!r} does not have 'dumps' and 'loads' methods.")
+    _PICKLE_LIBRARIES[name] = lib
+    return lib
+
+
 # ---------------------------------------------------------------------------------------
 # JSON
 # ---------------------------------------------------------------------------------------
-_JSON_STANDARD_CLASSES = frozenset(
-    {
-        "datetime.datetime",
-        "datetime.date",
-        "datetime.time",
-        "datetime.timedelta",
-        "uuid.UUID",
-        "decimal.Decimal",
-        "fractions.Fraction",
-        "builtins.set",
-        "builtins.frozenset",
-        "builtins.bytes",
-        "builtins.bytearray",
-        "builtins.tuple",
-        "builtins.complex",
-        "pathlib.Path",
-        "pathlib.PosixPath",
-        "pathlib.WindowsPath",
-        "pathlib.PurePath",
-        "pathlib.PurePosixPath",
-        "pathlib.PureWindowsPath",
-        "ipaddress.IPv4Address",
-        "ipaddress.IPv6Address",
-        "ipaddress.IPv4Network",
-        "ipaddress.IPv6Network",
-        "ipaddress.IPv4Interface",
-        "ipaddress.IPv6Interface",
-        "collections.deque",
-        "collections.OrderedDict",
-    }
-)
-_json_allowed_classes: set[str] = set()
-_json_allowed_modules: set[str] = set()
-_json_type_adapters: dict[type, Any] = {}
+class _HookFailure(Exception):
+    """Carries what an object hook raised past the handler that reports invalid JSON."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(error)
+        self.error = error
 
 
-def allow_json_class(target: str | type) -> None:
-    """Let JSON ``__class__``/``__exc_type__`` objects of exactly this class be rebuilt.
-
-    The class's module may be imported for it. Any class named this way is trusted.
-    """
-    name = target if isinstance(target, str) else f"{target.__module__}.{target.__qualname__}"
-    _json_allowed_classes.add(name)
-
-
-def allow_json_module(module: str) -> None:
-    """Let pydantic models, dataclasses, enums and exceptions of ``module`` (and its
-    submodules) be rebuilt from JSON, importing the module if needed."""
-    _json_allowed_modules.add(module)
-
-
-def _module_allowed(module: str) -> bool:
-    return any(module == allowed or module.startswith(allowed + ".") for allowed in _json_allowed_modules)
-
-
-def _resolve_qualified(name: str, *, may_import: bool) -> Any:
-    parts = name.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:split])
-        module = sys.modules.get(module_name)
-        if module is None and may_import:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError:
-                module = None
-        if module is None:
-            continue
-        obj = module
+def _hook_guarded(decoder):
+    def guarded(value: dict) -> Any:
         try:
-            for attr in parts[split:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            return None
-        return obj
-    return None
-
-
-def _is_rebuildable_class(obj: Any) -> bool:
-    if not isinstance(obj, type):
-        return False
-    if dataclasses.is_dataclass(obj) or issubclass(obj, enum.Enum):
-        return True
-    try:
-        from pydantic import BaseModel
-    except ImportError:  # pragma: no cover - pydantic is a dependency
-        return False
-    return issubclass(obj, BaseModel)
-
-
-def json_class_resolve(name: Any) -> type | None:
-    """The class a JSON ``__class__`` may be rebuilt as, or None when it is not allowed."""
-    if not isinstance(name, str) or "." not in name:
-        return None
-    explicit = name in _JSON_STANDARD_CLASSES or name in _json_allowed_classes
-    module_allowed = _module_allowed(name.rpartition(".")[0])
-    obj = _resolve_qualified(name, may_import=explicit or module_allowed)
-    if not isinstance(obj, type):
-        return None
-    if explicit or _is_rebuildable_class(obj):
-        return obj
-    return None
-
-
-def json_exception_resolve(name: Any) -> type[BaseException] | None:
-    if not isinstance(name, str) or "." not in name:
-        return None
-    may_import = name in _json_allowed_classes or _module_allowed(name.rpartition(".")[0])
-    obj = _resolve_qualified(name, may_import=may_import)
-    if isinstance(obj, type) and issubclass(obj, BaseException):
-        return obj
-    return None
-
-
-def _type_adapter(cls: type):
-    adapter = _json_type_adapters.get(cls)
-    if adapter is None:
-        from pydantic import TypeAdapter
-
-        adapter = _json_type_adapters[cls] = TypeAdapter(cls)
-    return adapter
-
-
-def _qualified_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def json_object_encode(obj: Any) -> Any:
-    """Prefect's ``prefect_json_object_encoder``: the ``default=`` hook of json.dumps."""
-    if isinstance(obj, BaseException):
-        return {"__exc_type__": _qualified_name(type(obj)), "message": str(obj)}
-    if isinstance(obj, io.IOBase):
-        return {
-            "__class__": _qualified_name(type(obj)),
-            "data": (
-                f"<Prefect IOStream Placeholder: type={type(obj).__name__}, "
-                f"repr={obj!r} (original content not read)>"
-            ),
-        }
-    from pydantic import BaseModel
-    from pydantic_core import to_jsonable_python
-
-    data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else to_jsonable_python(obj)
-    return {"__class__": _qualified_name(type(obj)), "data": data}
-
-
-def json_object_decode(value: dict) -> Any:
-    """Prefect's ``prefect_json_object_decoder`` restricted to allowed classes."""
-    if "__class__" in value:
-        cls = json_class_resolve(value["__class__"])
-        if cls is None or "data" not in value:
-            return value
-        try:
-            return _type_adapter(cls).validate_python(value["data"])
+            return decoder(value)
         except Exception as exc:
-            raise SerializationError(f"cannot rebuild {value['__class__']} from JSON data: {exc}") from exc
-    if "__exc_type__" in value:
-        exc_type = json_exception_resolve(value["__exc_type__"])
-        if exc_type is None or "message" not in value:
-            return value
-        try:
-            return exc_type(value["message"])
-        except Exception as exc:
-            raise SerializationError(f"cannot rebuild exception {value['__exc_type__']}: {exc}") from exc
-    return value
+            raise _HookFailure(exc) from exc
+
+    return guarded
 
 
-_JSON_OBJECT_ENCODERS: dict[str, Callable[[Any], Any]] = {PREFECT_JSON_OBJECT_ENCODER: json_object_encode}
-_JSON_OBJECT_DECODERS: dict[str, Callable[[dict], Any]] = {PREFECT_JSON_OBJECT_DECODER: json_object_decode}
-JSON_LIBRARIES = {"json", "orjson", "simplejson", "ujson"}
-
-
-def register_json_object_hook(
-    name: str,
-    *,
-    encoder: Callable[[Any], Any] | None = None,
-    decoder: Callable[[dict], Any] | None = None,
-) -> None:
-    """Bind a dotted name used in configs (``object_encoder``/``object_decoder``) to a function.
-
-    Configs name functions by import path; they are never imported from a file's say-so.
-    """
-    if encoder is not None:
-        _JSON_OBJECT_ENCODERS[name] = encoder
-    if decoder is not None:
-        _JSON_OBJECT_DECODERS[name] = decoder
-
-
-def json_hook_apply(value: Any, hook: Callable[[dict], Any]) -> Any:
-    """Apply a ``json.loads`` object_hook bottom-up to an already parsed tree."""
-    if isinstance(value, list):
-        return [json_hook_apply(item, hook) for item in value]
-    if isinstance(value, dict):
-        return hook({key: json_hook_apply(item, hook) for key, item in value.items()})
-    return value
-
-
-@register_serializer
 class JSONSerializer(Serializer):
-    type = "json"
+    """JSON through ``jsonlib``, with Prefect's object hooks by default."""
 
-    def __init__(
-        self,
-        jsonlib: str = "json",
-        object_encoder: str | None = PREFECT_JSON_OBJECT_ENCODER,
-        object_decoder: str | None = PREFECT_JSON_OBJECT_DECODER,
-        dumps_kwargs: dict | None = None,
-        loads_kwargs: dict | None = None,
-    ):
-        self.jsonlib = _check_dotted_name(jsonlib, field="jsonlib")
-        for field_name, value in (("object_encoder", object_encoder), ("object_decoder", object_decoder)):
-            if value is not None:
-                _check_dotted_name(value, field=field_name)
-        self.object_encoder = object_encoder
-        self.object_decoder = object_decoder
-        self.dumps_kwargs = dict(dumps_kwargs or {})
-        self.loads_kwargs = dict(loads_kwargs or {})
-        if "default" in self.dumps_kwargs:
-            raise SerializerConfigError("dumps_kwargs cannot contain 'default'; set object_encoder instead")
-        if "object_hook" in self.loads_kwargs:
-            raise SerializerConfigError(
-                "loads_kwargs cannot contain 'object_hook'; set object_decoder instead"
-            )
+    type: str = Field(default="json", frozen=True)
+    jsonlib: str = "json"
+    object_encoder: str | None = PREFECT_JSON_OBJECT_ENCODER
+    object_decoder: str | None = PREFECT_JSON_OBJECT_DECODER
+    dumps_kwargs: dict[str, Any] = Field(default_factory=dict)
+    loads_kwargs: dict[str, Any] = Field(default_factory=dict)
 
-    def to_config(self) -> dict:
-        return {
-            "type": self.type,
-            "jsonlib": self.jsonlib,
-            "object_encoder": self.object_encoder,
-            "object_decoder": self.object_decoder,
-            "dumps_kwargs": dict(self.dumps_kwargs),
-            "loads_kwargs": dict(self.loads_kwargs),
-        }
+    @field_validator("jsonlib")
+    @classmethod
+    def _jsonlib_check(cls, value: str) -> str:
+        return _check_dotted_name(value, field="jsonlib")
+
+    @field_validator("object_encoder", "object_decoder")
+    @classmethod
+    def _hook_check(cls, value: str | None) -> str | None:
+        return value if value is None else _check_dotted_name(value, field="object hook")
+
+    @field_validator("dumps_kwargs")
+    @classmethod
+    def _dumps_kwargs_check(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "default" in value:
+            raise ValueError("`default` cannot be provided. Use `object_encoder` instead.")
+        return value
+
+    @field_validator("loads_kwargs")
+    @classmethod
+    def _loads_kwargs_check(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "object_hook" in value:
+            raise ValueError("`object_hook` cannot be provided. Use `object_decoder` instead.")
+        return value
 
     def _library(self):
-        if self.jsonlib not in JSON_LIBRARIES:
+        if self.jsonlib not in JSON_LIBRARIES and decode_trust() is not DecodeTrust.CODE:
             raise SerializerConfigError(
                 f"jsonlib {self.jsonlib!r} is not an allowed JSON library (allowed: {sorted(JSON_LIBRARIES)})"
             )
         try:
-            return importlib.import_module(self.jsonlib)
-        except ImportError:
+            return qualified_name_import(self.jsonlib)
+        except (ImportError, AttributeError):
             raise MissingObjectError(f"jsonlib {self.jsonlib!r} is not installed") from None
-
-    def _hook(self, registry: dict, name: str | None, kind: str):
-        if name is None:
-            return None
-        try:
-            return registry[name]
-        except KeyError:
-            raise SerializerConfigError(
-                f"unknown {kind} {name!r}; register it with register_json_object_hook"
-            ) from None
 
     def dumps(self, obj: Any) -> bytes:
         lib = self._library()
         kwargs = dict(self.dumps_kwargs)
-        encoder = self._hook(_JSON_OBJECT_ENCODERS, self.object_encoder, "object_encoder")
+        encoder = json_hook_resolve(self.object_encoder, kind="encoder")
         if encoder is not None:
             kwargs["default"] = encoder
         try:
@@ -570,19 +462,23 @@ class JSONSerializer(Serializer):
         return result.encode() if isinstance(result, str) else bytes(result)
 
     def loads(self, blob: bytes) -> Any:
-        decoder = self._hook(_JSON_OBJECT_DECODERS, self.object_decoder, "object_decoder")
+        decoder = json_hook_resolve(self.object_decoder, kind="decoder")
         lib = self._library()
         try:
             text = bytes(blob).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SerializationError(f"JSON payload is not valid UTF-8: {exc}") from None
+        guarded = None if decoder is None else _hook_guarded(decoder)
         try:
             if self.jsonlib == "orjson" and not self.loads_kwargs:
-                return self._loads_orjson(lib, text, decoder)
+                return self._loads_orjson(lib, text, guarded)
             if self.jsonlib in ("json", "orjson", "simplejson"):
-                return json.loads(text, object_hook=decoder, **self.loads_kwargs)
+                return json.loads(text, object_hook=guarded, **self.loads_kwargs)
             parsed = lib.loads(text, **self.loads_kwargs)
-            return json_hook_apply(parsed, decoder) if decoder else parsed
+            return json_hook_apply(parsed, guarded) if guarded else parsed
+        except _HookFailure as failure:
+            # What the object hook raised is the caller's to see, as in Prefect.
+            raise failure.error from None
         except SerializationError:
             raise
         except RecursionError:
@@ -604,7 +500,15 @@ class JSONSerializer(Serializer):
 # ---------------------------------------------------------------------------------------
 # compressed
 # ---------------------------------------------------------------------------------------
-@register_serializer
+def _serializer_cast(value: Any) -> Any:
+    # Prefect casts type names; a config dict is dispatched by its type the same way.
+    if isinstance(value, str):
+        return Serializer(type=value)
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return Serializer(**value)
+    return value
+
+
 class CompressedSerializer(Serializer):
     """Another serializer's output, compressed, then base64 encoded.
 
@@ -612,37 +516,33 @@ class CompressedSerializer(Serializer):
     With lzma and ``level=None`` the fast mode of ``CompressingWriter`` is used.
     """
 
-    type = "compressed"
-    default_inner: ClassVar[str] = "pickle"
-    reads_in_chunks = True
+    type: str = Field(default="compressed", frozen=True)
+    serializer: Serializer
+    compressionlib: str = "lzma"
+    level: int | None = Field(default=None, exclude=True, repr=False)
 
-    def __init__(
-        self,
-        serializer: str | dict | Serializer | None = None,
-        compressionlib: str = "lzma",
-        level: int | None = None,
-    ):
-        self.serializer = serializer_from(self.default_inner if serializer is None else serializer)
-        if compressionlib not in COMPRESSION_LIBRARIES:
-            raise SerializerConfigError(
-                f"compressionlib {compressionlib!r} is not supported "
-                f"(supported: {', '.join(COMPRESSION_LIBRARIES)})"
+    reads_in_chunks: ClassVar[bool] = True
+
+    @field_validator("serializer", mode="before")
+    @classmethod
+    def _serializer_cast(cls, value: Any) -> Any:
+        return _serializer_cast(value)
+
+    @field_validator("compressionlib")
+    @classmethod
+    def _compressionlib_check(cls, value: str) -> str:
+        if value not in COMPRESSION_LIBRARIES:
+            raise ValueError(
+                f"compressionlib {value!r} is not supported (supported: {', '.join(COMPRESSION_LIBRARIES)})"
             )
-        self.compressionlib = compressionlib
-        if level is not None and not isinstance(level, int):
-            raise SerializerConfigError(f"level must be an int or None, got {level!r}")
-        self.level = level
+        return value
 
-    def to_config(self) -> dict:
-        return {
-            "type": self.type,
-            "serializer": self.serializer.to_config(),
-            "compressionlib": self.compressionlib,
-        }
+    def config_json(self) -> bytes:
+        # Not kept: the inner serializer may change behind this one's back.
+        return self.model_dump_json(serialize_as_any=True).encode()
 
     def with_max_decoded_bytes(self, limit: int) -> Serializer:
-        clone = copy.copy(self)
-        clone.max_decoded_bytes = limit
+        clone = super().with_max_decoded_bytes(limit)
         clone.serializer = self.serializer.with_max_decoded_bytes(limit)
         return clone
 
@@ -683,16 +583,14 @@ class CompressedSerializer(Serializer):
         return value
 
 
-@register_serializer
 class CompressedPickleSerializer(CompressedSerializer):
-    type = "compressed/pickle"
-    default_inner = "pickle"
+    type: str = Field(default="compressed/pickle", frozen=True)
+    serializer: Serializer = Field(default_factory=PickleSerializer)
 
 
-@register_serializer
 class CompressedJSONSerializer(CompressedSerializer):
-    type = "compressed/json"
-    default_inner = "json"
+    type: str = Field(default="compressed/json", frozen=True)
+    serializer: Serializer = Field(default_factory=JSONSerializer)
 
 
 # ---------------------------------------------------------------------------------------
@@ -718,15 +616,13 @@ def serializer_from(value: str | dict | Serializer | None) -> Serializer:
             raise SerializerConfigError(f"serializer config has no 'type': {value!r}")
         cls = _SERIALIZER_TYPES.get(type_name)
         if cls is None:
-            return UnknownSerializer(value)
+            return UnknownSerializer.from_config(value)
         return cls.from_config(value)
     raise SerializerConfigError(f"cannot make a serializer from {type(value).__name__} {value!r}")
 
 
 __all__ = [
     "JSON_LIBRARIES",
-    "PREFECT_JSON_OBJECT_DECODER",
-    "PREFECT_JSON_OBJECT_ENCODER",
     "CompressedJSONSerializer",
     "CompressedPickleSerializer",
     "CompressedSerializer",
@@ -734,14 +630,7 @@ __all__ = [
     "PickleSerializer",
     "Serializer",
     "UnknownSerializer",
-    "allow_json_class",
-    "allow_json_module",
-    "json_class_resolve",
-    "json_exception_resolve",
-    "json_hook_apply",
-    "json_object_decode",
-    "json_object_encode",
-    "register_json_object_hook",
+    "pickle_library",
     "register_serializer",
     "registered_serializer_types",
     "serializer_from",
