@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections, router
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 
+from apps.core.bulk import adaptation_plan
 from apps.flows.models import RunLog
 
 LOG_FLUSH_EVERY = 1000
@@ -132,20 +133,19 @@ def log_rows_insert(rows: list[tuple]) -> None:
     field_of = {field.attname: field for field in meta.concrete_fields}
     columns = ", ".join(quote(field_of[name].column) for name in ROW_FIELDS)
     if connection.vendor != "postgresql":
-        # One executemany of values prepared field by field: model instances and the bulk insert
-        # compiler cost the flow's thread most of a line's price.
-        fields = [field_of[name] for name in ROW_FIELDS]
-        values = [
-            tuple(field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True))
-            for row in rows
-        ]
+        values = log_rows_adapt(rows, connection=connection)
         placeholders = ", ".join(["%s"] * len(ROW_FIELDS))
-        with connection.cursor() as cursor:
+        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 - names from the model
+        # Outside a transaction SQLite commits every row of an executemany on its own, which cost
+        # the flow's thread most of a line's price; one transaction per batch writes them at once.
+        with (
+            contextlib.nullcontext()
+            if connection.in_atomic_block
+            else transaction.atomic(using=connection.alias),
+            connection.cursor() as cursor,
+        ):
             for start in range(0, len(values), INSERT_BATCH):
-                cursor.executemany(
-                    f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})",  # noqa: S608 - names from the model
-                    values[start : start + INSERT_BATCH],
-                )
+                cursor.executemany(sql, values[start : start + INSERT_BATCH])
         return
     # The raw cursor's COPY bypasses Django's error wrapper: wrap it, so a database that went away
     # raises Django's OperationalError, which the run's end waits out, not psycopg's.
@@ -156,3 +156,24 @@ def log_rows_insert(rows: list[tuple]) -> None:
     ):
         for row in rows:
             copy.write_row(row)
+
+
+def log_rows_adapt(rows: list[tuple], *, connection: Any) -> list[tuple]:
+    """The rows' values as each field's ``get_db_prep_save`` gives them, through the bulk inserts'
+    fast adapters where a value's type has one (field by field, that call cost more than the insert)."""
+    plan = {
+        attname: (field, types, adapter)
+        for attname, field, types, adapter in adaptation_plan(RunLog, connection)
+    }
+    columns = [plan[name] for name in ROW_FIELDS]
+    return [
+        tuple(
+            None
+            if value is None and adapter is not None
+            else adapter(value, field, connection)
+            if type(value) in types
+            else field.get_db_prep_save(value, connection)
+            for (field, types, adapter), value in zip(columns, row, strict=True)
+        )
+        for row in rows
+    ]
