@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, router, transaction
 
 from apps.core.bulk import adaptation_plan
+from apps.flows.logs.echo import echo_drain
 from apps.flows.models import RunLog
 
 LOG_FLUSH_EVERY = 1000
@@ -81,7 +82,12 @@ class RunLogBuffer:
                 self.flush()
 
     def flush(self, *, final: bool = False) -> None:
-        """Write the buffered lines; at the end of the run, the line saying how many were dropped."""
+        """Write the buffered lines; at the end of the run, the line saying how many were dropped.
+
+        The run's end also waits for its lines' console echo, so they are shown before it returns.
+        """
+        if final:
+            echo_drain()
         with self._guard:
             lines, self._lines = self._lines, []
             self._last_flush = time.monotonic()
