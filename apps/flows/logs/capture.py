@@ -166,18 +166,16 @@ def _probe_format(formatter: logging.Formatter, path: str, number: int) -> str:
     return formatter.format(record)
 
 
-def _run_log_level() -> int:
-    # Read on each line (not fixed at install), so a changed setting applies to the next run.
-    return logging.getLevelName(settings.RESULTDECK_RUN_LOG_LEVEL)
-
-
 class RunLogHandler(logging.Handler):
     """Keeps records logged inside a flow run in that run's buffer (one append per record)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if flow_run_context_var.get() is None or log_writes_in_progress():
-            return
-        if record.levelno < _run_log_level():
+        flow_context = flow_run_context_var.get()
+        if (
+            flow_context is None
+            or log_writes_in_progress()
+            or record.levelno < flow_context.recorder.logs.level
+        ):
             return
         try:
             message = self.format(record)
@@ -192,7 +190,7 @@ class RunLogHandler(logging.Handler):
     def line_keep(self, *, level: int, created: float, name: str, message: str) -> None:
         """Keep a line in the current run's buffer (nothing outside a run or below the level)."""
         flow_context = flow_run_context_var.get()
-        if flow_context is None or log_writes_in_progress() or level < _run_log_level():
+        if flow_context is None or log_writes_in_progress() or level < flow_context.recorder.logs.level:
             return
         task_context = _current_task_context()
         logs = flow_context.recorder.logs

@@ -8,20 +8,47 @@ formatting a time and writing a stream per line. The run's end waits for its ech
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import os
-import queue
 import threading
 from typing import Any
 
 # How long a run's end waits for its lines to reach the console (a stream that blocks, such as a
 # full pipe nobody reads, must not hold the run).
 DRAIN_WAIT_SECONDS = 5.0
-_BATCH = 500
+# The echo thread writes what is queued this often, or as soon as this many lines wait: waking it
+# for every line cost the run's thread a thread switch per line.
+ECHO_INTERVAL_SECONDS = 0.1
+ECHO_WAKE_LINES = 1000
+
+
+class EchoQueue:
+    """Lines waiting for the echo thread: an append per line, a wake-up per interval or batch."""
+
+    def __init__(self) -> None:
+        self.lines: collections.deque = collections.deque()
+        self.wake = threading.Event()
+
+    def put(self, item: tuple[Any, Any]) -> None:
+        self.lines.append(item)
+        if len(self.lines) >= ECHO_WAKE_LINES:
+            self.wake.set()
+
+    def take(self) -> list[tuple[Any, Any]]:
+        self.wake.wait(ECHO_INTERVAL_SECONDS)
+        self.wake.clear()
+        taken = []
+        with contextlib.suppress(IndexError):
+            while True:
+                taken.append(self.lines.popleft())
+        return taken
+
 
 # (process id, the echo thread's queue): a forked child makes its own, and never echoes lines its
 # parent had queued.
-_writer: tuple[int, queue.SimpleQueue] | None = None
+_writer: tuple[int, EchoQueue] | None = None
 _writer_guard = threading.Lock()
 
 
@@ -47,32 +74,29 @@ def echo_drain(*, timeout: float = DRAIN_WAIT_SECONDS) -> bool:
         return True
     done = threading.Event()
     _writer[1].put((None, done))
+    _writer[1].wake.set()
     return done.wait(timeout)
 
 
-def _writer_queue() -> queue.SimpleQueue:
+def _writer_queue() -> EchoQueue:
     global _writer
     writer = _writer
     if writer is not None and writer[0] == os.getpid():
         return writer[1]
     with _writer_guard:
         if _writer is None or _writer[0] != os.getpid():
-            lines: queue.SimpleQueue = queue.SimpleQueue()
+            lines = EchoQueue()
             # Daemon: a process that exits does not wait for its console echo (a run's end does).
             threading.Thread(target=_echo_loop, args=(lines,), name="run-log-echo", daemon=True).start()
             _writer = (os.getpid(), lines)
         return _writer[1]
 
 
-def _echo_loop(lines: queue.SimpleQueue) -> None:
+def _echo_loop(lines: EchoQueue) -> None:
     while True:
-        batch = [lines.get()]
-        while len(batch) < _BATCH:
-            try:
-                batch.append(lines.get_nowait())
-            except queue.Empty:
-                break
-        _batch_write(batch)
+        batch = lines.take()
+        if batch:
+            _batch_write(batch)
 
 
 def _batch_write(batch: list[tuple[Any, Any]]) -> None:
