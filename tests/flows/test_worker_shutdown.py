@@ -12,7 +12,10 @@ import pytest
 
 from apps.flows.models import FlowRun, RunLog
 from apps.flows.submission import flow_run_submit
-from tests.flows.test_celery import broker_url, start_worker, wait_until, worker_settings  # noqa: F401
+from tests.flows.test_celery import start_worker, wait_until, worker_settings  # noqa: F401
+
+# The suite's own broker (CELERY_BROKER_URL), emptied: no other suite's worker takes these runs.
+from tests.flows.test_workers import broker_url, other_broker  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
