@@ -142,3 +142,15 @@ def test_a_bad_format_string_is_reported_as_logging_does_and_the_run_goes_on(con
         assert careless() == "done"
     assert "--- Logging error ---" in capsys.readouterr().err
     assert RunLog.objects.count() == 0
+
+
+def test_a_disabled_run_logger_keeps_and_shows_nothing(console):
+    task_logger = logging.getLogger("resultdeck.task_runs")
+    task_logger.disabled = True
+    try:
+        with only(console):
+            echoed()
+    finally:
+        task_logger.disabled = False
+    assert list(RunLog.objects.values_list("message", flat=True)) == ["flow line 1"]
+    assert [line.split(": ", 1)[1] for line in console.stream.getvalue().splitlines()] == ["flow line 1"]

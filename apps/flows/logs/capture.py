@@ -11,7 +11,6 @@ or on a task, ``print()`` inside the run logs at INFO instead.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import logging
 import sys
 import threading
@@ -23,7 +22,7 @@ from django.conf import settings
 
 from apps.flows.engine.context import flow_run_context_var, task_run_context_var
 from apps.flows.logs.buffer import log_writes_in_progress
-from apps.flows.logs.echo import echo_enqueue
+from apps.flows.logs.echo import echo_enqueue, echo_record
 
 FLOW_RUN_LOGGER = "resultdeck.flow_runs"
 TASK_RUN_LOGGER = "resultdeck.task_runs"
@@ -93,7 +92,11 @@ class RunLoggerAdapter(logging.LoggerAdapter):
 def _line_direct(adapter: RunLoggerAdapter, level: int, msg: Any, args: tuple) -> bool:
     """Keep and echo a line as the handler chain would; False where only the chain knows how."""
     logger = adapter.logger
-    if type(logger) is not logging.Logger or logging.getLogRecordFactory() is not logging.LogRecord:
+    if (
+        type(logger) is not logging.Logger
+        or logger.disabled
+        or logging.getLogRecordFactory() is not logging.LogRecord
+    ):
         return False
     route = _handlers_route(logger)
     if route is None or (len(args) == 1 and isinstance(args[0], Mapping) and args[0]):
@@ -106,7 +109,13 @@ def _line_direct(adapter: RunLoggerAdapter, level: int, msg: Any, args: tuple) -
     keepers, echoers = route
     for handler in keepers:
         if level >= handler.level:
-            handler.line_keep(level=level, created=created, name=logger.name, message=message)
+            try:
+                handler.line_keep(level=level, created=created, name=logger.name, message=message)
+            except Exception:
+                record = echo_record(
+                    name=logger.name, level=level, message=message, created=created, extra=adapter.extra
+                )
+                handler.handleError(record)
     echoing = [handler for handler in echoers if level >= handler.level]
     if echoing:
         echo_enqueue(echoing, (logger.name, level, message, created, adapter.extra))
@@ -201,9 +210,9 @@ class RunLogHandler(logging.Handler):
             logger=name,
             message=message,
         )
-        # A logging call must not raise into the run's code; the run's end writes again.
-        with contextlib.suppress(Exception):
-            logs.maybe_flush()
+        # Raised to the caller's handleError: a logging call must not raise into the run's code, and
+        # the run's end writes again.
+        logs.maybe_flush()
 
 
 def prints_logged() -> bool:
