@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import connections, router
 from django.db.backends.utils import CursorWrapper
-from django.db.models import AutoField, BigAutoField, SmallAutoField
+from django.db.models import AutoField, BigAutoField, JSONField, SmallAutoField
 
 BATCH_ROWS = 400
 _AUTO_FIELDS = (AutoField, BigAutoField, SmallAutoField)
@@ -168,6 +168,19 @@ def _utc_text(value: Any, field: Any, connection: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
+# What json.dumps gives for the empty containers most JSON fields of run records hold.
+_EMPTY_JSON = {list: "[]", dict: "{}"}
+
+
+def _json_value(value: Any, field: Any, connection: Any) -> Any:
+    # JSONField.get_db_prep_save without its layers of calls; empty values skip the encoder.
+    if type(field) is not JSONField:
+        return field.get_db_prep_save(value, connection)
+    if not value and field.encoder is None and connection.vendor == "sqlite":
+        return _EMPTY_JSON[type(value)]
+    return connection.ops.adapt_json_value(value, field.encoder)
+
+
 def _fast_adapters(connection: Any) -> dict[str, tuple[tuple, Any]]:
     """{field type: (value types, adapter)} for values whose adaptation is known for this database."""
     from django.conf import settings
@@ -175,6 +188,7 @@ def _fast_adapters(connection: Any) -> dict[str, tuple[tuple, Any]]:
     if connection.vendor not in ("postgresql", "sqlite"):
         return {}
     adapters = {name: (types, _as_is) for name, types in _PLAIN_TYPES.items()}
+    adapters["JSONField"] = ((list, dict), _json_value)
     type_map = getattr(connection.ops, "integerfield_type_map", {})
     for name, wrapper in type_map.items():
         # psycopg's typed integers (Int4, Int8...), as Django's PostgreSQL backend sends them.

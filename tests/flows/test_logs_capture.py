@@ -245,3 +245,24 @@ def test_a_submitted_task_s_lines_are_written_while_the_flow_waits_for_it():
 
     assert waits() is True
     assert FlowRun.objects.get().state == "COMPLETED"
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_log_rows_are_adapted_as_the_fields_adapt_them(database):
+    import datetime as dt
+    import uuid
+
+    from apps.flows.logs.buffer import ROW_FIELDS, log_rows_adapt
+    from tests.flows.test_bulk import sqlite_connection
+
+    target = connection if database == "postgresql" else sqlite_connection()
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        (uuid.uuid4(), uuid.uuid4(), logging.INFO, now, "resultdeck.task_runs", "a line", 0),
+        (uuid.uuid4(), None, logging.WARNING, now.astimezone(dt.timezone(dt.timedelta(hours=2))), "x", "", 3),
+    ]
+    fields = [RunLog._meta.get_field(name.removesuffix("_id")) for name in ROW_FIELDS]
+    expected = [
+        tuple(f.get_db_prep_save(v, target) for f, v in zip(fields, row, strict=True)) for row in rows
+    ]
+    assert log_rows_adapt(rows, connection=target) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import gc
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -101,6 +102,25 @@ def result_writer_pool() -> ThreadPoolExecutor:
             pool = ThreadPoolExecutor(max_workers=RESULT_WRITER_THREADS, thread_name_prefix="result-writer")
             _writer_pool = (os.getpid(), pool)
         return _writer_pool[1]
+
+
+_frozen_in_process: int | None = None
+
+
+def setup_objects_freeze() -> None:
+    """Once per process, at its first flow: leave the objects that exist by then out of later
+    garbage collections (``gc.freeze``).
+
+    They are mostly the imports and the set-up (modules, classes, settings, the app registry),
+    which live as long as the process. A full collection scans every one of them, and a process's
+    first thousand tasks paid one that cost a fifth of their time. Frozen objects are still freed
+    when their last reference goes; only a reference cycle among them is never collected (at a
+    first flow call, a few dozen objects).
+    """
+    global _frozen_in_process
+    if _frozen_in_process != os.getpid():
+        _frozen_in_process = os.getpid()
+        gc.freeze()
 
 
 @dataclass

@@ -11,7 +11,12 @@ from django.db import DatabaseError
 
 # Loaded with the flow's engine, so a flow's first task does not pay for importing it.
 from apps.flows.engine import task_runner  # noqa: F401
-from apps.flows.engine.context import FlowRunContext, ReusableResult, flow_run_context_var
+from apps.flows.engine.context import (
+    FlowRunContext,
+    ReusableResult,
+    flow_run_context_var,
+    setup_objects_freeze,
+)
 from apps.flows.engine.futures import TaskFuture
 from apps.flows.engine.ids import fast_uuid4, worker_identity
 from apps.flows.engine.recorder import RunRecorder
@@ -72,6 +77,7 @@ def flow_run_execute(
 ) -> State:
     """Run ``flow`` with ``parameters``, recording it in ``flow_run`` (created when not given)."""
     run_logging_install()
+    setup_objects_freeze()
     parent = flow_run_context_var.get()
     if flow_run is None:
         flow_run = flow_run_create(flow, parameters, parent=parent, state=StateType.RUNNING)

@@ -10,8 +10,10 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections, router
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 
+from apps.core.bulk import adaptation_plan
+from apps.flows.logs.echo import echo_drain
 from apps.flows.models import RunLog
 
 LOG_FLUSH_EVERY = 1000
@@ -52,6 +54,8 @@ class RunLogBuffer:
         self.max_line_bytes = (
             settings.RESULTDECK_RUN_LOG_MAX_LINE_BYTES if max_line_bytes is None else max_line_bytes
         )
+        # Read when the run starts (not fixed at install), so a changed setting applies to the next run.
+        self.level = logging.getLevelName(settings.RESULTDECK_RUN_LOG_LEVEL)
         self.owner_thread = threading.get_ident()
         self.kept = 0
         self.dropped = 0
@@ -80,7 +84,12 @@ class RunLogBuffer:
                 self.flush()
 
     def flush(self, *, final: bool = False) -> None:
-        """Write the buffered lines; at the end of the run, the line saying how many were dropped."""
+        """Write the buffered lines; at the end of the run, the line saying how many were dropped.
+
+        The run's end also waits for its lines' console echo, so they are shown before it returns.
+        """
+        if final:
+            echo_drain()
         with self._guard:
             lines, self._lines = self._lines, []
             self._last_flush = time.monotonic()
@@ -132,20 +141,19 @@ def log_rows_insert(rows: list[tuple]) -> None:
     field_of = {field.attname: field for field in meta.concrete_fields}
     columns = ", ".join(quote(field_of[name].column) for name in ROW_FIELDS)
     if connection.vendor != "postgresql":
-        # One executemany of values prepared field by field: model instances and the bulk insert
-        # compiler cost the flow's thread most of a line's price.
-        fields = [field_of[name] for name in ROW_FIELDS]
-        values = [
-            tuple(field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True))
-            for row in rows
-        ]
+        values = log_rows_adapt(rows, connection=connection)
         placeholders = ", ".join(["%s"] * len(ROW_FIELDS))
-        with connection.cursor() as cursor:
+        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 - names from the model
+        # Outside a transaction SQLite commits every row of an executemany on its own, which cost
+        # the flow's thread most of a line's price; one transaction per batch writes them at once.
+        with (
+            contextlib.nullcontext()
+            if connection.in_atomic_block
+            else transaction.atomic(using=connection.alias),
+            connection.cursor() as cursor,
+        ):
             for start in range(0, len(values), INSERT_BATCH):
-                cursor.executemany(
-                    f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})",  # noqa: S608 - names from the model
-                    values[start : start + INSERT_BATCH],
-                )
+                cursor.executemany(sql, values[start : start + INSERT_BATCH])
         return
     # The raw cursor's COPY bypasses Django's error wrapper: wrap it, so a database that went away
     # raises Django's OperationalError, which the run's end waits out, not psycopg's.
@@ -156,3 +164,29 @@ def log_rows_insert(rows: list[tuple]) -> None:
     ):
         for row in rows:
             copy.write_row(row)
+
+
+def log_rows_adapt(rows: list[tuple], *, connection: Any) -> list[tuple]:
+    """The rows' values as each field's ``get_db_prep_save`` gives them, through the bulk inserts'
+    fast adapters where a value's type has one (field by field, that call cost more than the insert)."""
+    plan = {
+        attname: (field, types, adapter)
+        for attname, field, types, adapter in adaptation_plan(RunLog, connection)
+    }
+    if not rows:
+        return []
+    # Column by column: a comprehension per column costs less than a generator per row.
+    columns = [
+        [
+            None
+            if value is None and adapter is not None
+            else adapter(value, field, connection)
+            if type(value) in types
+            else field.get_db_prep_save(value, connection)
+            for value in values
+        ]
+        for (field, types, adapter), values in zip(
+            [plan[name] for name in ROW_FIELDS], zip(*rows, strict=True), strict=True
+        )
+    ]
+    return list(zip(*columns, strict=True))
