@@ -157,6 +157,9 @@ else:
         }
     }
 
+# The home page's counts of the last day (runs by state, results written) are shared this long.
+HOME_WINDOW_CACHE_SECONDS = env.float("HOME_WINDOW_CACHE_SECONDS", default=10.0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
