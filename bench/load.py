@@ -150,7 +150,12 @@ def fixtures_create(*, users: int, results_dir: Path) -> dict:
         reference.size_bytes = storage.size(reference.key)
         reference.save()
         references[label] = reference.pk
-    return {"usernames": [user.username for user in accounts], "tokens": tokens, "results": references}
+    return {
+        "usernames": [user.username for user in accounts],
+        "password": PASSWORD,
+        "tokens": tokens,
+        "results": references,
+    }
 
 
 def pages_build(*, fixtures: dict, sample: int = 200) -> list[Page]:
@@ -294,7 +299,7 @@ def cookie_header(jar: dict[str, str]) -> str:
     return "; ".join(f"{name}={value}" for name, value in jar.items())
 
 
-async def user_login(session, *, base: str, username: str) -> dict[str, str]:
+async def user_login(session, *, base: str, username: str, password: str) -> dict[str, str]:
     """The login form, as a browser fills it: its CSRF cookie and token, then the POST."""
     jar: dict[str, str] = {}
     headers = {"X-Forwarded-Proto": "https"}
@@ -304,7 +309,7 @@ async def user_login(session, *, base: str, username: str) -> dict[str, str]:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
     if response.status != 200 or token is None or "csrftoken" not in jar:
         raise RuntimeError(f"login form for {username}: {response.status}")
-    form = {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)}
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)}
     login_headers = {
         **headers,
         "Cookie": cookie_header(jar),
@@ -405,7 +410,9 @@ async def load_send(
 
         async def login(index: int) -> dict[str, str]:
             async with logins:
-                return await user_login(session, base=base, username=fixtures["usernames"][index])
+                return await user_login(
+                    session, base=base, username=fixtures["usernames"][index], password=fixtures["password"]
+                )
 
         phase = time.monotonic()
         if jars is None:
@@ -518,12 +525,74 @@ def report_print(
 # --------------------------------------------------------------------------------------------------
 
 
+def state_path(*, name: str) -> Path:
+    return PROJECT_ROOT / ".cache" / f"bench-{name}.json"
+
+
+def state_read(*, name: str, size: Size) -> dict | None:
+    """What a kept database was filled with (env, fixtures, the small size's queries), if its size matches."""
+    import psycopg
+
+    path = state_path(name=name)
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if state.get("size") != [size.flow_runs, size.users]:
+        return None
+    with psycopg.connect(data.database_url_for("postgres"), autocommit=True) as connection:
+        row = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return state if row else None
+
+
+def database_fill(*, name: str, size: Size, work: Path, results_dir: Path) -> dict:
+    """A new scratch database filled to ``size``: its server env, fixtures and small-size queries."""
+    env = server_env(database_url=data.database_create(name=name), var_dir=work / "var")
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    fixtures = fixtures_create(users=size.users, results_dir=results_dir)
+    anchor = data.anchor_for(total=size.flow_runs)
+    data.runs_generate(start=0, stop=size.baseline_runs, anchor=anchor)
+    static_collect(env=env)
+    small = queries_count(pages=pages_build(fixtures=fixtures), fixtures=fixtures)
+    started = time.perf_counter()
+    data.runs_generate(start=size.baseline_runs, stop=size.flow_runs, anchor=anchor)
+    print(f"  {f'data generation up to {size.flow_runs:,} runs':<44} {time.perf_counter() - started:6.1f} s")
+    return {
+        "size": [size.flow_runs, size.users],
+        "env": env,
+        "fixtures": fixtures,
+        "queries": {f"{size.baseline_runs:,}": {label: vars(q) for label, q in small.items()}},
+    }
+
+
+def static_collect(*, env: dict) -> None:
+    """collectstatic: the pages render (DEBUG off) with the static manifest."""
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="5,000 runs, 5 users, 5 s per server")
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds of load per server")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the filled database for the next --reuse run, and use the one kept if its schema "
+        "and size match (its small-size query counts are those of the run that filled it)",
+    )
+    parser.add_argument(
+        "--servers", default="gunicorn,runserver", help="which servers to load, in order (comma-separated)"
+    )
     parser.add_argument(
         "--gunicorn-args", default="", help='options added to the Dockerfile\'s, to try one: "--threads 4"'
     )
@@ -541,34 +610,33 @@ def main() -> int:
         )
     work = Path(tempfile.mkdtemp(prefix="rd-bench-load-"))
     name = data.scratch_name("load")
-    print(f"creating {name} and filling it:", flush=True)
-    env = server_env(database_url=data.database_create(name=name), var_dir=work / "var")
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-    # Beside the data generation: it only reads static/ and writes STATIC_ROOT.
-    collectstatic = subprocess.Popen(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=PROJECT_ROOT, env=env
-    )
+    kept = state_read(name=name, size=size) if args.reuse else None
+    results_dir = PROJECT_ROOT / ".cache" / f"bench-{name}-results" if args.reuse else work / "results"
     try:
-        fixtures = fixtures_create(users=size.users, results_dir=work / "results")
-        anchor = data.anchor_for(total=size.flow_runs)
-        data.runs_generate(start=0, stop=size.baseline_runs, anchor=anchor)
-        # Counting queries renders the pages, which (DEBUG off) need the static manifest.
-        if collectstatic.wait() != 0:
-            raise RuntimeError("collectstatic failed")
+        if kept is None:
+            print(f"creating {name} and filling it:", flush=True)
+            kept = database_fill(name=name, size=size, work=work, results_dir=results_dir)
+            if args.reuse:
+                state_path(name=name).write_text(json.dumps(kept))
+        else:
+            print(f"reusing {name}, filled earlier, migrated to the current schema", flush=True)
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "-v0"], cwd=PROJECT_ROOT, env=kept["env"], check=True
+            )
+            os.environ.update(kept["env"])
+            import django
+
+            django.setup()
+            data.vacuum_analyze()
+            static_collect(env=kept["env"])
+        env = {**kept["env"], "RESULTDECK_VAR_DIR": str(work / "var")}
+        fixtures = kept["fixtures"]
         queries = {
-            f"{size.baseline_runs:,}": queries_count(pages=pages_build(fixtures=fixtures), fixtures=fixtures)
+            label: {page: Queries(**q) for page, q in counts.items()}
+            for label, counts in kept["queries"].items()
         }
-        started = time.perf_counter()
-        data.runs_generate(start=size.baseline_runs, stop=size.flow_runs, anchor=anchor)
-        print(
-            f"  {f'data generation up to {size.flow_runs:,} runs':<44} {time.perf_counter() - started:6.1f} s"
-        )
+        from django.db import connection
+
         counts = data.rows_estimate()
         print("rows (planner estimate): " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
         pages = pages_build(fixtures=fixtures)
@@ -578,7 +646,9 @@ def main() -> int:
         # Sessions live in the database: the users logged in on the first server are on the second.
         jars = None
         production = functools.partial(production_command, extra=tuple(shlex.split(args.gunicorn_args)))
-        for label, command_for in (("gunicorn", production), ("runserver", development_command)):
+        commands = {"gunicorn": production, "runserver": development_command}
+        for label in args.servers.split(","):
+            command_for = commands[label]
             port = port_free()
             phase = time.monotonic()
             process = server_start(
@@ -597,9 +667,11 @@ def main() -> int:
                 server_stop(process)
         passed = report_print(pages=pages, tallies=tallies, queries=queries, size=size)
     finally:
-        collectstatic.wait()
-        connection.close()
-        if not args.keep:
+        if "django" in sys.modules and "django.db" in sys.modules:
+            from django.db import connection
+
+            connection.close()
+        if not (args.keep or args.reuse):
             data.database_drop(name=name)
         shutil.rmtree(work, ignore_errors=True)
     # Smoke sizes say nothing about speed: only a crash fails them.
