@@ -182,7 +182,10 @@ LOGIN_THROTTLE_PROXY_COUNT = env.int("LOGIN_THROTTLE_PROXY_COUNT", default=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
-USE_I18N = True
+# The interface is English only: without the translation machinery every gettext (each relative
+# time, truncated text and form label on a page) is a plain string, not a lookup in the active
+# language's catalog through a context-local; the formats (dates, thousands) still come from en.
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
