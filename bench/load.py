@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,10 @@ class Tally:
     errors: dict[str, int] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    client_cpu_s: float = 0.0  # this process's CPU time over the timed phase: the load generator's own
+    server_cpu_s: float = 0.0  # the server's processes' CPU time over the timed phase
+    machine_cpu_s: float = 0.0  # every process's on the machine (the database's and others' too)
+    log_offset: int = 0  # where the timed phase starts in the server's log
 
 
 # --------------------------------------------------------------------------------------------------
@@ -224,6 +229,87 @@ def queries_count(*, pages: list[Page], fixtures: dict) -> dict[str, Queries]:
     return counts
 
 
+@dataclass(frozen=True)
+class Profile:
+    total_ms: float
+    cpu_ms: float
+    queries_ms: float
+    template_ms: float
+
+
+def pages_profile(*, pages: list[Page], fixtures: dict, repeats: int = 5) -> dict[str, Profile]:
+    """Each page's time in this process, no load (medians): in all, on the CPU, in queries, in templates."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.template.backends.django import Template
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.get(username=fixtures["usernames"][0]))
+    token = {"HTTP_AUTHORIZATION": f"Token {fixtures['tokens'][0]}"}
+    spent = {"queries": 0.0, "template": 0.0}
+
+    def timed_query(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent["queries"] += time.perf_counter() - started
+
+    render = Template.render
+
+    def timed_render(self, *args, **kwargs):  # the page's template, with what it includes and queries
+        started = time.perf_counter()
+        try:
+            return render(self, *args, **kwargs)
+        finally:
+            spent["template"] += time.perf_counter() - started
+
+    profiles = {}
+    Template.render = timed_render
+    try:
+        with connection.execute_wrapper(timed_query):
+            for page in pages:
+                extra = token if page.api else {}
+                client.get(page.urls[0], secure=True, **extra)
+                samples = []
+                for turn in range(repeats):
+                    spent.update(queries=0.0, template=0.0)
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    client.get(page.urls[turn % len(page.urls)], secure=True, **extra)
+                    samples.append(
+                        (
+                            time.perf_counter() - wall,
+                            time.process_time() - cpu,
+                            spent["queries"],
+                            spent["template"],
+                        )
+                    )
+                profiles[page.label] = Profile(
+                    *(statistics.median(sample[i] for sample in samples) * 1000 for i in range(4))
+                )
+    finally:
+        Template.render = render
+    return profiles
+
+
+ACCESS_LINE = re.compile(r'"GET (\S+) HTTP/[\d.]+" (\d{3}) .* (\d+)ms$')
+
+
+def server_times(*, log: Path, offset: int, pages: list[Page]) -> dict[str, list[float]]:
+    """Each page's time inside the server over the timed phase, from gunicorn's access log."""
+    label_of = {urllib.parse.unquote_plus(url): page.label for page in pages for url in page.urls}
+    times: dict[str, list[float]] = {}
+    with log.open("rb") as lines:
+        lines.seek(offset)
+        for line in lines:
+            match = ACCESS_LINE.search(line.decode(errors="replace").rstrip())
+            label = label_of.get(urllib.parse.unquote_plus(match.group(1))) if match else None
+            if label:
+                times.setdefault(label, []).append(float(match.group(3)))
+    return times
+
+
 # --------------------------------------------------------------------------------------------------
 # Servers
 
@@ -274,6 +360,26 @@ def server_start(*, command: list[str], env: dict, port: int, log: Path) -> subp
             time.sleep(0.2)
     server_stop(process)
     raise RuntimeError(f"{command[0]} did not answer /healthz within {SERVER_START_TIMEOUT_S:.0f} s")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process of the machine has used since boot (all cores, /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_s(*, group: int) -> float:
+    """CPU seconds of the living processes of process group ``group`` (the server and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == group:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def server_stop(process: subprocess.Popen) -> None:
@@ -389,7 +495,14 @@ async def user_run(
 
 
 async def load_send(
-    *, port: int, fixtures: dict, pages: list[Page], size: Size, jars: list[dict] | None
+    *,
+    port: int,
+    fixtures: dict,
+    pages: list[Page],
+    size: Size,
+    jars: list[dict] | None,
+    log: Path,
+    server_pid: int,
 ) -> tuple[Tally, list[dict]]:
     """The timed load; the users log in first unless their cookies (``jars``) are given."""
     import aiohttp
@@ -427,7 +540,9 @@ async def load_send(
             )
         )
         print(f"  warm-up ({warm * size.users} requests) in {time.monotonic() - phase:.1f} s", flush=True)
-        started = time.monotonic()
+        tally.log_offset = log.stat().st_size
+        started, cpu = time.monotonic(), time.process_time()
+        server_cpu, machine_cpu = group_cpu_s(group=server_pid), machine_busy_s()
         deadline = started + size.duration_s
         await asyncio.gather(
             *(
@@ -439,6 +554,9 @@ async def load_send(
             )
         )  # fmt: skip
         tally.elapsed_s = time.monotonic() - started
+        tally.client_cpu_s = time.process_time() - cpu
+        tally.server_cpu_s = group_cpu_s(group=server_pid) - server_cpu
+        tally.machine_cpu_s = machine_busy_s() - machine_cpu
     return tally, jars
 
 
@@ -452,7 +570,13 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def report_print(
-    *, pages: list[Page], tallies: dict[str, Tally], queries: dict[str, dict[str, Queries]], size: Size
+    *,
+    pages: list[Page],
+    tallies: dict[str, Tally],
+    queries: dict[str, dict[str, Queries]],
+    size: Size,
+    profiles: dict[str, Profile],
+    inside: dict[str, list[float]],
 ) -> bool:
     names = list(tallies)
     small, large = list(queries)
@@ -508,6 +632,15 @@ def report_print(
         )
         for label, sample in tally.samples.items():
             print(f"           first error on {label}: {sample}")
+        cores = os.cpu_count() or 1
+        others = tally.machine_cpu_s - tally.server_cpu_s - tally.client_cpu_s
+        per_request = 1000 * tally.server_cpu_s / max(count, 1)
+        print(
+            f"{'':<10} CPU over the {tally.elapsed_s:.0f} s, in % of one core ({cores} cores): server "
+            f"{100 * tally.server_cpu_s / tally.elapsed_s:.0f}% ({per_request:.1f} ms a request), "
+            f"load generator {100 * tally.client_cpu_s / tally.elapsed_s:.0f}%, everything else "
+            f"(the database, other programs) {100 * others / tally.elapsed_s:.0f}%"
+        )
     print(f"p95 ratio: {development} p95 / {production} p95 (the baseline over the production server)")
     print(
         f"slowest query of each page at {large} runs (one request, no load), "
@@ -517,9 +650,28 @@ def report_print(
         slowest = queries[large][page.label]
         if slowest.slowest_ms >= SLOW_QUERY_MS:
             print(f"  {page.label:<29} {slowest.slowest_ms:8.1f} ms  {slowest.slowest_sql[:300]}")
+    profile_print(pages=pages, profiles=profiles, inside=inside)
     verdict = "PASS" if not missed else "FAIL (" + "; ".join(missed) + ")"
     print(f"targets (0 errors, p95 <= {TARGET_P95_MS:.0f} ms, queries do not grow): {verdict}")
     return not missed
+
+
+def profile_print(*, pages: list[Page], profiles: dict[str, Profile], inside: dict[str, list[float]]) -> None:
+    """Where each page's time goes: inside gunicorn under the load (its access log, so the rest of
+    what the users waited was queueing before the server read the request), and alone in this
+    process without load (medians): in all, on the CPU, in queries, rendering templates."""
+    print(
+        f"{'where the time goes':<29} | {'inside gunicorn p50/p95 ms':>26} | "
+        f"{'alone: total / CPU / queries / template ms':>42}"
+    )
+    for page in pages:
+        times = inside.get(page.label)
+        under = f"{statistics.median(times):7.1f} / {percentile(times, 0.95):7.1f}" if times else "-"
+        alone = profiles[page.label]
+        print(
+            f"{page.label:<29} | {under:>26} | {alone.total_ms:9.1f} / {alone.cpu_ms:6.1f} / "
+            f"{alone.queries_ms:7.1f} / {alone.template_ms:8.1f}"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -641,6 +793,8 @@ def main() -> int:
         print("rows (planner estimate): " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
         pages = pages_build(fixtures=fixtures)
         queries[f"{size.flow_runs:,}"] = queries_count(pages=pages, fixtures=fixtures)
+        profiles = pages_profile(pages=pages, fixtures=fixtures)
+        inside: dict[str, list[float]] = {}
         connection.close()
         tallies = {}
         # Sessions live in the database: the users logged in on the first server are on the second.
@@ -651,9 +805,8 @@ def main() -> int:
             command_for = commands[label]
             port = port_free()
             phase = time.monotonic()
-            process = server_start(
-                command=command_for(port=port), env=env, port=port, log=work / f"{label}.log"
-            )
+            log = work / f"{label}.log"
+            process = server_start(command=command_for(port=port), env=env, port=port, log=log)
             try:
                 print(
                     f"{label}: answering after {time.monotonic() - phase:.1f} s; "
@@ -661,11 +814,23 @@ def main() -> int:
                     flush=True,
                 )
                 tallies[label], jars = asyncio.run(
-                    load_send(port=port, fixtures=fixtures, pages=pages, size=size, jars=jars)
+                    load_send(
+                        port=port,
+                        fixtures=fixtures,
+                        pages=pages,
+                        size=size,
+                        jars=jars,
+                        log=log,
+                        server_pid=process.pid,
+                    )
                 )
             finally:
                 server_stop(process)
-        passed = report_print(pages=pages, tallies=tallies, queries=queries, size=size)
+            if label == "gunicorn":
+                inside = server_times(log=log, offset=tallies[label].log_offset, pages=pages)
+        passed = report_print(
+            pages=pages, tallies=tallies, queries=queries, size=size, profiles=profiles, inside=inside
+        )
     finally:
         if "django" in sys.modules and "django.db" in sys.modules:
             from django.db import connection
