@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py            # 1,000,000 flow runs, 50 users, 60 s per server
     .venv/bin/python bench/load.py --smoke    # 5,000 flow runs, 5 users, 5 s per server
+    .venv/bin/python bench/load.py --reuse --servers gunicorn --duration 30   # to try a change
 
 It fills a scratch PostgreSQL database (named after the one in $DATABASE_URL, suffix ``_load``)
 with bench/data.py: first 1% of the runs, where it counts each page's database queries, then the
@@ -16,7 +17,15 @@ requests is capped too. Requests carry ``X-Forwarded-Proto: https``, as from the
 production runs behind. The same load then goes to the development server (``manage.py
 runserver``, same settings) as the baseline. It prints p50/p95/p99 per page, errors and requests
 per second for both, and the queries per page at both data sizes. The database is dropped at the
-end. Targets: 0 errors and p95 <= 300 ms on every page.
+end, unless ``--reuse`` keeps it (with its users and results, in .cache/) for the next ``--reuse``
+run, which migrates it forward instead of filling it again. Targets: 0 errors and p95 <= 300 ms on
+every page.
+
+Then where the time goes: the CPU the server, this load generator and the rest of the machine (the
+database, anything else running) used over the timed phase, and for each page its time inside
+gunicorn under the load (from the access log; the rest of what a user waited was queueing before
+a worker read the request) beside its time alone in this process: in all, on the CPU, in queries
+and in templates.
 """
 
 from __future__ import annotations
