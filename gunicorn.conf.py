@@ -12,3 +12,5 @@ worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY") or 3)
 threads = int(os.environ.get("GUNICORN_THREADS") or 4)
 accesslog = "-"
+# The default format and the time the request took inside the server (bench/load.py reads it).
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py            # 1,000,000 flow runs, 50 users, 60 s per server
     .venv/bin/python bench/load.py --smoke    # 5,000 flow runs, 5 users, 5 s per server
+    .venv/bin/python bench/load.py --reuse --servers gunicorn --duration 30   # to try a change
 
 It fills a scratch PostgreSQL database (named after the one in $DATABASE_URL, suffix ``_load``)
 with bench/data.py: first 1% of the runs, where it counts each page's database queries, then the
@@ -16,7 +17,15 @@ requests is capped too. Requests carry ``X-Forwarded-Proto: https``, as from the
 production runs behind. The same load then goes to the development server (``manage.py
 runserver``, same settings) as the baseline. It prints p50/p95/p99 per page, errors and requests
 per second for both, and the queries per page at both data sizes. The database is dropped at the
-end. Targets: 0 errors and p95 <= 300 ms on every page.
+end, unless ``--reuse`` keeps it (with its users and results, in .cache/) for the next ``--reuse``
+run, which migrates it forward instead of filling it again. Targets: 0 errors and p95 <= 300 ms on
+every page.
+
+Then where the time goes: the CPU the server, this load generator and the rest of the machine (the
+database, anything else running) used over the timed phase, and for each page its time inside
+gunicorn under the load (from the access log; the rest of what a user waited was queueing before
+a worker read the request) beside its time alone in this process: in all, on the CPU, in queries
+and in templates.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +95,10 @@ class Tally:
     errors: dict[str, int] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    client_cpu_s: float = 0.0  # this process's CPU time over the timed phase: the load generator's own
+    server_cpu_s: float = 0.0  # the server's processes' CPU time over the timed phase
+    machine_cpu_s: float = 0.0  # every process's on the machine (the database's and others' too)
+    log_offset: int = 0  # where the timed phase starts in the server's log
 
 
 # --------------------------------------------------------------------------------------------------
@@ -150,7 +164,12 @@ def fixtures_create(*, users: int, results_dir: Path) -> dict:
         reference.size_bytes = storage.size(reference.key)
         reference.save()
         references[label] = reference.pk
-    return {"usernames": [user.username for user in accounts], "tokens": tokens, "results": references}
+    return {
+        "usernames": [user.username for user in accounts],
+        "password": PASSWORD,
+        "tokens": tokens,
+        "results": references,
+    }
 
 
 def pages_build(*, fixtures: dict, sample: int = 200) -> list[Page]:
@@ -219,6 +238,87 @@ def queries_count(*, pages: list[Page], fixtures: dict) -> dict[str, Queries]:
     return counts
 
 
+@dataclass(frozen=True)
+class Profile:
+    total_ms: float
+    cpu_ms: float
+    queries_ms: float
+    template_ms: float
+
+
+def pages_profile(*, pages: list[Page], fixtures: dict, repeats: int = 5) -> dict[str, Profile]:
+    """Each page's time in this process, no load (medians): in all, on the CPU, in queries, in templates."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.template.backends.django import Template
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.get(username=fixtures["usernames"][0]))
+    token = {"HTTP_AUTHORIZATION": f"Token {fixtures['tokens'][0]}"}
+    spent = {"queries": 0.0, "template": 0.0}
+
+    def timed_query(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent["queries"] += time.perf_counter() - started
+
+    render = Template.render
+
+    def timed_render(self, *args, **kwargs):  # the page's template, with what it includes and queries
+        started = time.perf_counter()
+        try:
+            return render(self, *args, **kwargs)
+        finally:
+            spent["template"] += time.perf_counter() - started
+
+    profiles = {}
+    Template.render = timed_render
+    try:
+        with connection.execute_wrapper(timed_query):
+            for page in pages:
+                extra = token if page.api else {}
+                client.get(page.urls[0], secure=True, **extra)
+                samples = []
+                for turn in range(repeats):
+                    spent.update(queries=0.0, template=0.0)
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    client.get(page.urls[turn % len(page.urls)], secure=True, **extra)
+                    samples.append(
+                        (
+                            time.perf_counter() - wall,
+                            time.process_time() - cpu,
+                            spent["queries"],
+                            spent["template"],
+                        )
+                    )
+                profiles[page.label] = Profile(
+                    *(statistics.median(sample[i] for sample in samples) * 1000 for i in range(4))
+                )
+    finally:
+        Template.render = render
+    return profiles
+
+
+ACCESS_LINE = re.compile(r'"GET (\S+) HTTP/[\d.]+" (\d{3}) .* (\d+)ms$')
+
+
+def server_times(*, log: Path, offset: int, pages: list[Page]) -> dict[str, list[float]]:
+    """Each page's time inside the server over the timed phase, from gunicorn's access log."""
+    label_of = {urllib.parse.unquote_plus(url): page.label for page in pages for url in page.urls}
+    times: dict[str, list[float]] = {}
+    with log.open("rb") as lines:
+        lines.seek(offset)
+        for line in lines:
+            match = ACCESS_LINE.search(line.decode(errors="replace").rstrip())
+            label = label_of.get(urllib.parse.unquote_plus(match.group(1))) if match else None
+            if label:
+                times.setdefault(label, []).append(float(match.group(3)))
+    return times
+
+
 # --------------------------------------------------------------------------------------------------
 # Servers
 
@@ -271,6 +371,26 @@ def server_start(*, command: list[str], env: dict, port: int, log: Path) -> subp
     raise RuntimeError(f"{command[0]} did not answer /healthz within {SERVER_START_TIMEOUT_S:.0f} s")
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every process of the machine has used since boot (all cores, /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_s(*, group: int) -> float:
+    """CPU seconds of the living processes of process group ``group`` (the server and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == group:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def server_stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -294,7 +414,7 @@ def cookie_header(jar: dict[str, str]) -> str:
     return "; ".join(f"{name}={value}" for name, value in jar.items())
 
 
-async def user_login(session, *, base: str, username: str) -> dict[str, str]:
+async def user_login(session, *, base: str, username: str, password: str) -> dict[str, str]:
     """The login form, as a browser fills it: its CSRF cookie and token, then the POST."""
     jar: dict[str, str] = {}
     headers = {"X-Forwarded-Proto": "https"}
@@ -304,7 +424,7 @@ async def user_login(session, *, base: str, username: str) -> dict[str, str]:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
     if response.status != 200 or token is None or "csrftoken" not in jar:
         raise RuntimeError(f"login form for {username}: {response.status}")
-    form = {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)}
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)}
     login_headers = {
         **headers,
         "Cookie": cookie_header(jar),
@@ -384,7 +504,14 @@ async def user_run(
 
 
 async def load_send(
-    *, port: int, fixtures: dict, pages: list[Page], size: Size, jars: list[dict] | None
+    *,
+    port: int,
+    fixtures: dict,
+    pages: list[Page],
+    size: Size,
+    jars: list[dict] | None,
+    log: Path,
+    server_pid: int,
 ) -> tuple[Tally, list[dict]]:
     """The timed load; the users log in first unless their cookies (``jars``) are given."""
     import aiohttp
@@ -405,7 +532,9 @@ async def load_send(
 
         async def login(index: int) -> dict[str, str]:
             async with logins:
-                return await user_login(session, base=base, username=fixtures["usernames"][index])
+                return await user_login(
+                    session, base=base, username=fixtures["usernames"][index], password=fixtures["password"]
+                )
 
         phase = time.monotonic()
         if jars is None:
@@ -420,7 +549,9 @@ async def load_send(
             )
         )
         print(f"  warm-up ({warm * size.users} requests) in {time.monotonic() - phase:.1f} s", flush=True)
-        started = time.monotonic()
+        tally.log_offset = log.stat().st_size
+        started, cpu = time.monotonic(), time.process_time()
+        server_cpu, machine_cpu = group_cpu_s(group=server_pid), machine_busy_s()
         deadline = started + size.duration_s
         await asyncio.gather(
             *(
@@ -432,6 +563,9 @@ async def load_send(
             )
         )  # fmt: skip
         tally.elapsed_s = time.monotonic() - started
+        tally.client_cpu_s = time.process_time() - cpu
+        tally.server_cpu_s = group_cpu_s(group=server_pid) - server_cpu
+        tally.machine_cpu_s = machine_busy_s() - machine_cpu
     return tally, jars
 
 
@@ -445,7 +579,13 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def report_print(
-    *, pages: list[Page], tallies: dict[str, Tally], queries: dict[str, dict[str, Queries]], size: Size
+    *,
+    pages: list[Page],
+    tallies: dict[str, Tally],
+    queries: dict[str, dict[str, Queries]],
+    size: Size,
+    profiles: dict[str, Profile],
+    inside: dict[str, list[float]],
 ) -> bool:
     names = list(tallies)
     small, large = list(queries)
@@ -501,6 +641,15 @@ def report_print(
         )
         for label, sample in tally.samples.items():
             print(f"           first error on {label}: {sample}")
+        cores = os.cpu_count() or 1
+        others = tally.machine_cpu_s - tally.server_cpu_s - tally.client_cpu_s
+        per_request = 1000 * tally.server_cpu_s / max(count, 1)
+        print(
+            f"{'':<10} CPU over the {tally.elapsed_s:.0f} s, in % of one core ({cores} cores): server "
+            f"{100 * tally.server_cpu_s / tally.elapsed_s:.0f}% ({per_request:.1f} ms a request), "
+            f"load generator {100 * tally.client_cpu_s / tally.elapsed_s:.0f}%, everything else "
+            f"(the database, other programs) {100 * others / tally.elapsed_s:.0f}%"
+        )
     print(f"p95 ratio: {development} p95 / {production} p95 (the baseline over the production server)")
     print(
         f"slowest query of each page at {large} runs (one request, no load), "
@@ -510,12 +659,84 @@ def report_print(
         slowest = queries[large][page.label]
         if slowest.slowest_ms >= SLOW_QUERY_MS:
             print(f"  {page.label:<29} {slowest.slowest_ms:8.1f} ms  {slowest.slowest_sql[:300]}")
+    profile_print(pages=pages, profiles=profiles, inside=inside)
     verdict = "PASS" if not missed else "FAIL (" + "; ".join(missed) + ")"
     print(f"targets (0 errors, p95 <= {TARGET_P95_MS:.0f} ms, queries do not grow): {verdict}")
     return not missed
 
 
+def profile_print(*, pages: list[Page], profiles: dict[str, Profile], inside: dict[str, list[float]]) -> None:
+    """Where each page's time goes: inside gunicorn under the load (its access log, so the rest of
+    what the users waited was queueing before the server read the request), and alone in this
+    process without load (medians): in all, on the CPU, in queries, rendering templates."""
+    print(
+        f"{'where the time goes':<29} | {'inside gunicorn p50/p95 ms':>26} | "
+        f"{'alone: total / CPU / queries / template ms':>42}"
+    )
+    for page in pages:
+        times = inside.get(page.label)
+        under = f"{statistics.median(times):7.1f} / {percentile(times, 0.95):7.1f}" if times else "-"
+        alone = profiles[page.label]
+        print(
+            f"{page.label:<29} | {under:>26} | {alone.total_ms:9.1f} / {alone.cpu_ms:6.1f} / "
+            f"{alone.queries_ms:7.1f} / {alone.template_ms:8.1f}"
+        )
+
+
 # --------------------------------------------------------------------------------------------------
+
+
+def state_path(*, name: str) -> Path:
+    return PROJECT_ROOT / ".cache" / f"bench-{name}.json"
+
+
+def state_read(*, name: str, size: Size) -> dict | None:
+    """What a kept database was filled with (env, fixtures, the small size's queries), if its size matches."""
+    import psycopg
+
+    path = state_path(name=name)
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if state.get("size") != [size.flow_runs, size.users]:
+        return None
+    with psycopg.connect(data.database_url_for("postgres"), autocommit=True) as connection:
+        row = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return state if row else None
+
+
+def database_fill(*, name: str, size: Size, work: Path, results_dir: Path) -> dict:
+    """A new scratch database filled to ``size``: its server env, fixtures and small-size queries."""
+    env = server_env(database_url=data.database_create(name=name), var_dir=work / "var")
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    fixtures = fixtures_create(users=size.users, results_dir=results_dir)
+    anchor = data.anchor_for(total=size.flow_runs)
+    data.runs_generate(start=0, stop=size.baseline_runs, anchor=anchor)
+    static_collect(env=env)
+    small = queries_count(pages=pages_build(fixtures=fixtures), fixtures=fixtures)
+    started = time.perf_counter()
+    data.runs_generate(start=size.baseline_runs, stop=size.flow_runs, anchor=anchor)
+    print(f"  {f'data generation up to {size.flow_runs:,} runs':<44} {time.perf_counter() - started:6.1f} s")
+    return {
+        "size": [size.flow_runs, size.users],
+        "env": env,
+        "fixtures": fixtures,
+        "queries": {f"{size.baseline_runs:,}": {label: vars(q) for label, q in small.items()}},
+    }
+
+
+def static_collect(*, env: dict) -> None:
+    """collectstatic: the pages render (DEBUG off) with the static manifest."""
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+    )
 
 
 def main() -> int:
@@ -524,6 +745,15 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds of load per server")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the filled database for the next --reuse run, and use the one kept if its schema "
+        "and size match (its small-size query counts are those of the run that filled it)",
+    )
+    parser.add_argument(
+        "--servers", default="gunicorn,runserver", help="which servers to load, in order (comma-separated)"
+    )
     parser.add_argument(
         "--gunicorn-args", default="", help='options added to the Dockerfile\'s, to try one: "--threads 4"'
     )
@@ -541,49 +771,51 @@ def main() -> int:
         )
     work = Path(tempfile.mkdtemp(prefix="rd-bench-load-"))
     name = data.scratch_name("load")
-    print(f"creating {name} and filling it:", flush=True)
-    env = server_env(database_url=data.database_create(name=name), var_dir=work / "var")
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-    # Beside the data generation: it only reads static/ and writes STATIC_ROOT.
-    collectstatic = subprocess.Popen(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=PROJECT_ROOT, env=env
-    )
+    kept = state_read(name=name, size=size) if args.reuse else None
+    results_dir = PROJECT_ROOT / ".cache" / f"bench-{name}-results" if args.reuse else work / "results"
     try:
-        fixtures = fixtures_create(users=size.users, results_dir=work / "results")
-        anchor = data.anchor_for(total=size.flow_runs)
-        data.runs_generate(start=0, stop=size.baseline_runs, anchor=anchor)
-        # Counting queries renders the pages, which (DEBUG off) need the static manifest.
-        if collectstatic.wait() != 0:
-            raise RuntimeError("collectstatic failed")
+        if kept is None:
+            print(f"creating {name} and filling it:", flush=True)
+            kept = database_fill(name=name, size=size, work=work, results_dir=results_dir)
+            if args.reuse:
+                state_path(name=name).write_text(json.dumps(kept))
+        else:
+            print(f"reusing {name}, filled earlier, migrated to the current schema", flush=True)
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "-v0"], cwd=PROJECT_ROOT, env=kept["env"], check=True
+            )
+            os.environ.update(kept["env"])
+            import django
+
+            django.setup()
+            data.vacuum_analyze()
+            static_collect(env=kept["env"])
+        env = {**kept["env"], "RESULTDECK_VAR_DIR": str(work / "var")}
+        fixtures = kept["fixtures"]
         queries = {
-            f"{size.baseline_runs:,}": queries_count(pages=pages_build(fixtures=fixtures), fixtures=fixtures)
+            label: {page: Queries(**q) for page, q in counts.items()}
+            for label, counts in kept["queries"].items()
         }
-        started = time.perf_counter()
-        data.runs_generate(start=size.baseline_runs, stop=size.flow_runs, anchor=anchor)
-        print(
-            f"  {f'data generation up to {size.flow_runs:,} runs':<44} {time.perf_counter() - started:6.1f} s"
-        )
+        from django.db import connection
+
         counts = data.rows_estimate()
         print("rows (planner estimate): " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
         pages = pages_build(fixtures=fixtures)
         queries[f"{size.flow_runs:,}"] = queries_count(pages=pages, fixtures=fixtures)
+        profiles = pages_profile(pages=pages, fixtures=fixtures)
+        inside: dict[str, list[float]] = {}
         connection.close()
         tallies = {}
         # Sessions live in the database: the users logged in on the first server are on the second.
         jars = None
         production = functools.partial(production_command, extra=tuple(shlex.split(args.gunicorn_args)))
-        for label, command_for in (("gunicorn", production), ("runserver", development_command)):
+        commands = {"gunicorn": production, "runserver": development_command}
+        for label in args.servers.split(","):
+            command_for = commands[label]
             port = port_free()
             phase = time.monotonic()
-            process = server_start(
-                command=command_for(port=port), env=env, port=port, log=work / f"{label}.log"
-            )
+            log = work / f"{label}.log"
+            process = server_start(command=command_for(port=port), env=env, port=port, log=log)
             try:
                 print(
                     f"{label}: answering after {time.monotonic() - phase:.1f} s; "
@@ -591,15 +823,29 @@ def main() -> int:
                     flush=True,
                 )
                 tallies[label], jars = asyncio.run(
-                    load_send(port=port, fixtures=fixtures, pages=pages, size=size, jars=jars)
+                    load_send(
+                        port=port,
+                        fixtures=fixtures,
+                        pages=pages,
+                        size=size,
+                        jars=jars,
+                        log=log,
+                        server_pid=process.pid,
+                    )
                 )
             finally:
                 server_stop(process)
-        passed = report_print(pages=pages, tallies=tallies, queries=queries, size=size)
+            if label == "gunicorn":
+                inside = server_times(log=log, offset=tallies[label].log_offset, pages=pages)
+        passed = report_print(
+            pages=pages, tallies=tallies, queries=queries, size=size, profiles=profiles, inside=inside
+        )
     finally:
-        collectstatic.wait()
-        connection.close()
-        if not args.keep:
+        if "django" in sys.modules and "django.db" in sys.modules:
+            from django.db import connection
+
+            connection.close()
+        if not (args.keep or args.reuse):
             data.database_drop(name=name)
         shutil.rmtree(work, ignore_errors=True)
     # Smoke sizes say nothing about speed: only a crash fails them.

@@ -39,9 +39,12 @@ from .purge import expired_candidates, purge_plan, selected_candidates
 from .retention import RetentionPolicyError, retention_apply, retention_cache_clear, retention_policy_save
 from .selection import InvalidFilterError, NothingChosenError, ResultChoice, results_chosen
 from .tasks import job_create, job_start, periodic_purge_last, periodic_purge_schedule_text
+from .templatetags.expiring import ROW_FIELDS as EXPIRING_ROW_FIELDS
 
 # What a form error says of a date pushed past what a datetime holds (extending a far expiration).
 EXPIRATION_TOO_LATE = "that expiration would be after the year 9999"
+# The expiring-soon page lists this many of the soonest.
+EXPIRING_SHOWN = 200
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,7 +262,7 @@ def results_expiring(request):
         messages.error(request, str(exc))
         within, text = dt.timedelta(days=7), "7d"
     queryset = expiring_soon(within=within)
-    page = list(queryset[:200])
+    page = list(queryset.only(*EXPIRING_ROW_FIELDS)[:EXPIRING_SHOWN])
     return render(
         request,
         "results/cleanup/expiring.html",

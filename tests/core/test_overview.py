@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.flows.models import FlowRun, StateType
 from apps.results.models import ResultReference
-from project.home import overview_build
+from project.home import overview_build, window_counts_cached
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +65,40 @@ def test_home_page_guides_a_new_user_when_nothing_ran(viewer_client):
     html = viewer_client.get("/").content.decode()
     assert "No runs yet" in html
     assert "@flow" in html
+
+
+def test_window_counts_are_shared_until_they_are_older_than_the_setting(settings):
+    settings.HOME_WINDOW_CACHE_SECONDS = 10
+    counted_at = timezone.now()
+    first = window_counts_cached(now=counted_at)
+    _run(StateType.FAILED)
+
+    within = window_counts_cached(now=counted_at + dt.timedelta(seconds=9))
+    assert within.as_of == counted_at
+    assert within.runs_by_state == first.runs_by_state == []
+
+    later = window_counts_cached(now=counted_at + dt.timedelta(seconds=10))
+    assert later.as_of == counted_at + dt.timedelta(seconds=10)
+    assert later.runs_by_state == [("FAILED", "Failed", 1)]
+
+
+def test_window_counts_from_the_future_are_recounted(settings):
+    """A clock set back (or counts left by a process with a fast clock) never pins the figures."""
+    settings.HOME_WINDOW_CACHE_SECONDS = 10
+    now = timezone.now()
+    window_counts_cached(now=now + dt.timedelta(minutes=5))
+    _run(StateType.COMPLETED)
+
+    assert window_counts_cached(now=now).runs_by_state == [("COMPLETED", "Completed", 1)]
+
+
+def test_home_page_says_when_the_window_was_counted(viewer_client, settings):
+    settings.HOME_WINDOW_CACHE_SECONDS = 10
+    counts = window_counts_cached()
+    _run(StateType.COMPLETED)
+
+    html = viewer_client.get("/").content.decode()
+
+    assert f"as of {timezone.localtime(counts.as_of):%H:%M:%S}" in html
+    assert "Completed 1" not in html  # counted before the run: the shared counts are shown
+    assert "r-completed" in html  # while the recent runs are read for every request

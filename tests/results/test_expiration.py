@@ -130,3 +130,39 @@ def test_expiring_totals_read_at_most_the_limit_and_say_when_they_are_partial():
     # The soonest two only: 100 + 200 bytes, and the count says "2+".
     cut = expiring_totals(queryset=expiring_soon(), limit=2)
     assert (cut.count.label, cut.size_bytes, cut.is_partial) == ("2+", 300, True)
+
+
+def test_the_expiring_page_lists_the_soonest_with_storage_size_and_time_left(viewer_client, tmp_path):
+    now = timezone.now()
+    block = services.block_create(
+        block_type="local-file-system", name="archive", settings={"basepath": str(tmp_path)}
+    )
+    on_block = ResultReference.objects.create(
+        storage_location=str(tmp_path),
+        key="k" * 60,
+        block=block,
+        size_bytes=2048,
+        value_type="builtins.dict",
+        expiration=now + dt.timedelta(days=2, hours=3),
+    )
+    elsewhere = ResultReference.objects.create(
+        storage_location="/srv/<results>", key="<b>raw</b>", expiration=now + dt.timedelta(hours=5)
+    )
+    ResultReference.objects.create(storage_location="/x", key="later", expiration=now + dt.timedelta(days=30))
+
+    html = viewer_client.get("/results/expiring/").content.decode()
+
+    rows = html[html.index("<tbody>") : html.index("</tbody>")].split("<tr>")[1:]
+    assert len(rows) == 2
+    first, second = rows  # soonest first
+    assert f'href="/results/{elsewhere.pk}/"' in first and "&lt;b&gt;raw&lt;/b&gt;" in first
+    assert "<code>/srv/&lt;results&gt;</code>" in first and "<b>" not in first
+    assert ">?</td>" in first  # no size recorded
+    assert "(in 4\xa0hours, 59\xa0minutes)" in first or "(in 5\xa0hours)" in first
+    assert f'href="/results/{on_block.pk}/"' in second and f'title="{"k" * 60}"' in second
+    assert f">{'k' * 47}\u2026</code>" in second
+    assert '<span class="badge type-local-file-system">local-file-system/archive</span>' in second
+    assert '<span class="type-tag">builtins.dict</span>' in second and ">2.0 KB<" in second
+    assert f'<time datetime="{timezone.localtime(on_block.expiration).isoformat()}">' in second
+    assert "(in 2\xa0days, 2\xa0hours)" in second or "(in 2\xa0days, 3\xa0hours)" in second
+    assert "2 results" in html
