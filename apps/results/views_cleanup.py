@@ -39,12 +39,21 @@ from .purge import expired_candidates, purge_plan, selected_candidates
 from .retention import RetentionPolicyError, retention_apply, retention_cache_clear, retention_policy_save
 from .selection import InvalidFilterError, NothingChosenError, ResultChoice, results_chosen
 from .tasks import job_create, job_start, periodic_purge_last, periodic_purge_schedule_text
-from .templatetags.expiring import ROW_FIELDS as EXPIRING_ROW_FIELDS
 
 # What a form error says of a date pushed past what a datetime holds (extending a far expiration).
 EXPIRATION_TOO_LATE = "that expiration would be after the year 9999"
-# The expiring-soon page lists this many of the soonest.
-EXPIRING_SHOWN = 200
+# The expiring-soon page lists this many of the soonest (the totals above them count them all).
+EXPIRING_SHOWN = 50
+# What a row reads: the page loads only these columns of its results and their blocks.
+EXPIRING_ROW_FIELDS = (
+    "key",
+    "value_type",
+    "storage_location",
+    "size_bytes",
+    "expiration",
+    "block__block_type",
+    "block__name",
+)
 
 
 # --------------------------------------------------------------------------------------------------

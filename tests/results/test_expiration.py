@@ -163,6 +163,6 @@ def test_the_expiring_page_lists_the_soonest_with_storage_size_and_time_left(vie
     assert f">{'k' * 47}\u2026</code>" in second
     assert '<span class="badge type-local-file-system">local-file-system/archive</span>' in second
     assert '<span class="type-tag">builtins.dict</span>' in second and ">2.0 KB<" in second
-    assert f'<time datetime="{timezone.localtime(on_block.expiration).isoformat()}">' in second
+    assert f'<time datetime="{timezone.localtime(on_block.expiration).isoformat()}" title="in ' in second
     assert "(in 2\xa0days, 2\xa0hours)" in second or "(in 2\xa0days, 3\xa0hours)" in second
     assert "2 results" in html
