@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.flows.engine.context import flow_run_context_var, task_run_context_var
+from apps.flows.exceptions import MissingContextError
 from apps.flows.logs.buffer import log_writes_in_progress
 
 FLOW_RUN_LOGGER = "resultdeck.flow_runs"
@@ -27,10 +28,6 @@ TASK_RUN_LOGGER = "resultdeck.task_runs"
 
 _install_guard = threading.Lock()
 _installed: dict[str, Any] = {}
-
-
-class MissingContextError(RuntimeError):
-    """``get_run_logger()`` called outside any flow or task run."""
 
 
 class RunLoggerAdapter(logging.LoggerAdapter):
