@@ -118,8 +118,8 @@ class StateDetails:
         return f"StateDetails({', '.join(f'{name}={value!r}' for name, value in self.__dict__.items())})"
 
 
-def _default_name(state_type: StateType) -> str:
-    return " ".join(part.capitalize() for part in state_type.value.split("_"))
+# A state's name when none is given: its type in words ("Completed", "Cancelling").
+DEFAULT_NAMES = {kind: " ".join(part.capitalize() for part in kind.value.split("_")) for kind in StateType}
 
 
 class State:
@@ -152,8 +152,8 @@ class State:
         timestamp: dt.datetime | None = None,
         state_details: StateDetails | None = None,
     ) -> None:
-        self.type = StateType(type)
-        self.name = name or _default_name(self.type)
+        self.type = type if type.__class__ is StateType else StateType(type)
+        self.name = name or DEFAULT_NAMES[self.type]
         self.message = message
         self.timestamp = timestamp or dt.datetime.now(dt.UTC)
         self._data = data

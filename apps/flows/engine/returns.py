@@ -14,6 +14,8 @@ from typing import Any
 from apps.flows.engine.futures import TaskFuture
 from apps.flows.states import UNSET, State, StateType, data_is_record, is_state_iterable, states_aggregate
 
+_NESTED = (TaskFuture, list, tuple, set, dict)
+
 
 def futures_to_states(value: Any) -> Any:
     """``value`` with every TaskFuture in it (in lists, tuples, sets and dicts) replaced by its state."""
@@ -21,11 +23,11 @@ def futures_to_states(value: Any) -> Any:
         return value.final_state()
     kind = type(value)
     if kind in (list, tuple, set):
-        if not any(isinstance(item, TaskFuture | list | tuple | set | dict) for item in value):
+        if not any(isinstance(item, _NESTED) for item in value):
             return value
         return kind(futures_to_states(item) for item in value)
     if kind is dict:
-        if not any(isinstance(item, TaskFuture | list | tuple | set | dict) for item in value.values()):
+        if not any(isinstance(item, _NESTED) for item in value.values()):
             return value
         return {key: futures_to_states(item) for key, item in value.items()}
     return value
