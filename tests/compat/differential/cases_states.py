@@ -884,4 +884,129 @@ def case():
     return raises(parent)
 """,
     ),
+    # --- more shapes of returned values ---
+    Case(
+        id="returned-generator-is-listed",
+        code="""
+from prefect import flow
+
+@flow
+def parent():
+    return (x * x for x in range(3))
+
+def case():
+    state = parent(return_state=True)
+    return {"state": state_of(state), "result": raises(state.result)}
+""",
+    ),
+    Case(
+        id="returned-set-of-one-failed-state",
+        code="""
+from prefect import flow, task
+
+@task
+def bad():
+    raise ValueError("in a set")
+
+@flow
+def parent():
+    return {bad(return_state=True)}
+
+def case():
+    state = parent(return_state=True)
+    return {"state": state_of(state), "message": state.message, "result": raises(state.result)}
+""",
+    ),
+    Case(
+        id="task-returns-list-of-states",
+        code="""
+from prefect import flow, task
+from prefect.states import Completed, Failed
+
+@task
+def t():
+    return [Completed(data=1), Failed(message="no")]
+
+@flow
+def parent():
+    state = t(return_state=True)
+    return {"state": state_of(state), "message": state.message, "result": raises(state.result)}
+
+def case():
+    return raises(parent)
+""",
+    ),
+    Case(
+        id="task-returns-manual-completed-without-data",
+        code="""
+from prefect import flow, task
+from prefect.states import Completed
+
+@task
+def t():
+    return Completed()
+
+@flow
+def parent():
+    state = t(return_state=True)
+    return {"state": state_of(state), "result": raises(state.result), "plain": value_of(t())}
+
+def case():
+    return raises(parent)
+""",
+    ),
+    Case(
+        id="returned-nested-list-of-futures",
+        code="""
+from prefect import flow, task
+
+@task
+def one():
+    return 1
+
+@flow
+def parent():
+    return [[one.submit()]]
+
+def case():
+    state = parent(return_state=True)
+    return {"state": state_of(state), "call": raises(parent)}
+""",
+    ),
+    Case(
+        id="returned-dict-of-futures",
+        code="""
+from prefect import flow, task
+
+@task
+def bad():
+    raise ValueError("in a dict")
+
+@flow
+def parent():
+    return {"f": bad.submit()}
+
+def case():
+    state = parent(return_state=True)
+    return {"state": state_of(state), "call": raises(parent)}
+""",
+    ),
+    Case(
+        id="returned-subflow-value-and-state",
+        code="""
+from prefect import flow
+
+@flow
+def child():
+    return 5
+
+@flow
+def parent():
+    return (child(), child(return_state=True))
+
+def case():
+    state = parent(return_state=True)
+    return {"state": state_of(state), "result": raises(state.result)}
+""",
+    ),
 ]
