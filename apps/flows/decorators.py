@@ -14,6 +14,7 @@ from functools import update_wrapper
 from typing import Any
 
 from apps.core.django_setup import django_ensure
+from apps.flows.engine.asyncs import is_async_function, loop_running, off_loop_call
 from apps.flows.engine.futures import unmapped
 from apps.flows.parameters import signature_parameters
 from apps.flows.rules import ConfigurationError, storage_spec_kind
@@ -61,6 +62,7 @@ class _Decorated:
         result_serializer: Any,
         timeout_seconds: float | None,
         log_prints: bool | None,
+        cache_result_in_memory: bool,
     ) -> None:
         _check_common(
             name=label,
@@ -76,6 +78,8 @@ class _Decorated:
         self.result_serializer = result_serializer
         self.timeout_seconds = timeout_seconds
         self.log_prints = log_prints
+        self.cache_result_in_memory = cache_result_in_memory
+        self.isasync = is_async_function(self.fn)
 
     def with_options(self, **options: Any):
         """A copy with some options changed, as Prefect's ``with_options``."""
@@ -99,6 +103,7 @@ class Flow(_Decorated):
         "timeout_seconds",
         "log_prints",
         "description",
+        "cache_result_in_memory",
     )
 
     def __init__(
@@ -114,6 +119,7 @@ class Flow(_Decorated):
         timeout_seconds: float | None = None,
         log_prints: bool = False,
         description: str | None = None,
+        cache_result_in_memory: bool = True,
     ) -> None:
         if not callable(fn):
             raise ConfigurationError(f"@flow decorates a function, not {type(fn).__name__}")
@@ -128,6 +134,7 @@ class Flow(_Decorated):
             result_serializer=result_serializer,
             timeout_seconds=timeout_seconds,
             log_prints=log_prints,
+            cache_result_in_memory=cache_result_in_memory,
         )
         self.description = description if description is not None else inspect.getdoc(fn) or ""
         self.signature = inspect.signature(fn)
@@ -137,9 +144,14 @@ class Flow(_Decorated):
         return f"Flow(name={self.name!r})"
 
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+        """Run the flow; an ``async def`` flow gives an awaitable of the same."""
         django_ensure()
-        from apps.flows.engine.flow_runner import flow_call
+        from apps.flows.engine.flow_runner import flow_call, flow_call_async
 
+        if self.isasync:
+            return flow_call_async(self, args, kwargs, return_state=return_state)
+        if loop_running():
+            return off_loop_call(flow_call, self, args, kwargs, return_state=return_state)
         return flow_call(self, args, kwargs, return_state=return_state)
 
     def submit(self, **parameters: Any):
@@ -171,6 +183,7 @@ class Task(_Decorated):
         "result_storage_key",
         "timeout_seconds",
         "log_prints",
+        "cache_result_in_memory",
     )
 
     def __init__(
@@ -189,6 +202,7 @@ class Task(_Decorated):
         result_storage_key: str | None = None,
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
+        cache_result_in_memory: bool = True,
     ) -> None:
         if not callable(fn):
             raise ConfigurationError(f"@task decorates a function, not {type(fn).__name__}")
@@ -205,6 +219,7 @@ class Task(_Decorated):
             result_serializer=result_serializer,
             timeout_seconds=timeout_seconds,
             log_prints=log_prints,
+            cache_result_in_memory=cache_result_in_memory,
         )
         if cache_key_fn is not None and not callable(cache_key_fn):
             raise ConfigurationError(f"{label}: cache_key_fn must be a function (context, parameters) -> str")
@@ -223,21 +238,30 @@ class Task(_Decorated):
         return f"Task(name={self.name!r})"
 
     def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any) -> Any:
+        """Run the task now; an ``async def`` task gives an awaitable of the same."""
         django_ensure()
-        from apps.flows.engine.task_runner import task_call
+        from apps.flows.engine.task_runner import task_call, task_call_async
 
+        if self.isasync:
+            return task_call_async(self, args, kwargs, return_state=return_state, wait_for=wait_for)
+        if loop_running():
+            return off_loop_call(task_call, self, args, kwargs, return_state=return_state, wait_for=wait_for)
         return task_call(self, args, kwargs, return_state=return_state, wait_for=wait_for)
 
     def submit(self, *args: Any, wait_for: Any = None, **kwargs: Any):
         django_ensure()
         from apps.flows.engine.task_runner import task_submit
 
+        if loop_running():
+            return off_loop_call(task_submit, self, args, kwargs, wait_for=wait_for)
         return task_submit(self, args, kwargs, wait_for=wait_for)
 
     def map(self, *args: Any, wait_for: Any = None, **kwargs: Any):
         django_ensure()
         from apps.flows.engine.task_runner import task_map
 
+        if loop_running():
+            return off_loop_call(task_map, self, args, kwargs, wait_for=wait_for)
         return task_map(self, args, kwargs, wait_for=wait_for)
 
 

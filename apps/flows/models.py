@@ -81,16 +81,16 @@ class RunBase(models.Model):
 
         Nothing is saved: the engine writes run records in bulk.
         """
+        # A cached run is Completed named Cached in the SDK, as in Prefect; its record says CACHED.
+        value = state.type.value
+        if value == "COMPLETED" and state.name == "Cached":
+            value = StateType.CACHED.value
+        message = state.message or ""
         self.state_history.append(
-            {
-                "state": state.type.value,
-                "name": state.name,
-                "message": state.message,
-                "timestamp": state.timestamp.isoformat(),
-            }
+            {"state": value, "name": state.name, "message": message, "timestamp": state.timestamp.isoformat()}
         )
-        self.state = state.type.value
-        self.state_message = state.message
+        self.state = value
+        self.state_message = message
 
 
 class FlowRun(RunBase):

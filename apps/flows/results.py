@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.results.records import ResultRecordMetadata
 from apps.results.references import ResultUnreadableError, reference_filesystem
 from apps.results.store import ResultStore
 
@@ -27,3 +28,15 @@ def reference_value_load(reference: Any) -> Any:
         cache_result_in_memory=False,
     )
     return store.read(reference.key).result
+
+
+def reference_metadata(reference: Any) -> ResultRecordMetadata:
+    """The ResultRecordMetadata a stored ResultReference describes, as a state from Prefect's API holds it."""
+    return ResultRecordMetadata.from_dict(
+        {
+            "storage_key": reference.key,
+            "expiration": None if reference.expiration is None else reference.expiration.isoformat(),
+            "serializer": reference.serializer_config or "pickle",
+            "storage_block_id": None if reference.block_id is None else str(reference.block_id),
+        }
+    )

@@ -13,7 +13,7 @@ from apps.flows.engine.flow_runner import flow_run_create
 from apps.flows.models import FlowRun
 from apps.flows.parameters import parameters_validate
 from apps.flows.registry import flow_get, flow_name_of
-from apps.flows.results import reference_value_load
+from apps.flows.results import reference_metadata, reference_value_load
 from apps.flows.states import FINAL_STATE_TYPES, State, StateType
 from apps.flows.tasks import flow_run_execute_task, flow_runs_execute_task
 
@@ -61,7 +61,12 @@ def flow_run_state(flow_run: Any) -> State:
     reference = flow_run.result
     if reference is not None:
         state.reference_id = reference.pk
-        state.result_loader = lambda: reference_value_load(reference)
+        if reference.is_literal:
+            state.value = reference.literal_value
+        else:
+            # As a state from Prefect's API: ``data`` describes the stored result, ``result()`` reads it.
+            state.record_loader = lambda: reference_metadata(reference)
+            state.result_loader = lambda: reference_value_load(reference)
     return state
 
 

@@ -33,6 +33,7 @@ from apps.flows.engine.ids import worker_identity
 from apps.flows.engine.recorder import DATABASE_UNAVAILABLE_ERRORS
 from apps.flows.engine.timeouts import FlowTimeoutError
 from apps.flows.models import FlowRun
+from apps.flows.models import StateType as RunStateType
 from apps.flows.registry import FlowNotFoundError, flow_get, flow_registry
 from apps.flows.states import FINAL_STATE_TYPES, UNSET, State, StateType
 from apps.results.references import PendingReference
@@ -283,7 +284,7 @@ def reusable_results_of(run) -> dict:
     """Completed task runs of an earlier attempt whose results were persisted, by task key."""
     reusable = {}
     completed = run.task_runs.filter(
-        state__in=[StateType.COMPLETED, StateType.CACHED], result__isnull=False
+        state__in=[RunStateType.COMPLETED, RunStateType.CACHED], result__isnull=False
     ).select_related("result")
     for task_run in completed:
         if task_run.task_key:

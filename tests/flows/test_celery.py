@@ -1,7 +1,7 @@
 """Flows on real Celery workers (Redis broker, PostgreSQL): many runs end Completed with readable
 results, sent one per message or several per message; a worker SIGKILLed mid-run (also in the
 middle of a message of several runs) leaves no run in RUNNING once a new worker starts; a time
-limit ends a run Failed with "timed out"."""
+limit ends a run Failed, "exceeded timeout"."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def test_a_time_limit_ends_the_run_failed_timed_out(start_worker):
     while state is None and time.monotonic() < deadline:
         state = handle.wait(timeout=1)
     assert state is not None, worker.log_path.read_text()
-    assert state.is_failed() and "timed out" in state.message
+    assert state.is_failed() and "exceeded timeout" in state.message
 
 
 def test_a_worker_killed_mid_run_leaves_no_run_running(start_worker):

@@ -185,10 +185,11 @@ def test_a_task_timeout_fails_the_task_with_timed_out():
     @flow
     def pipeline():
         state = stuck(return_state=True)
-        return state.type.value, state.message
+        return state.type.value, state.name, state.message
 
-    kind, message = pipeline()
-    assert kind == "FAILED" and message.startswith("timed out")
+    # Prefect's words for it: a Failed state named TimedOut.
+    kind, name, message = pipeline()
+    assert kind == "FAILED" and name == "TimedOut" and message.startswith("Task run exceeded timeout of")
     assert TaskRun.objects.get().state == "FAILED"
 
 
@@ -201,8 +202,9 @@ def test_a_flow_timeout_fails_the_run_with_timed_out():
     started = time.monotonic()
     state = stuck(return_state=True)
     assert time.monotonic() - started < 2
-    assert state.is_failed() and state.message.startswith("timed out")
-    assert FlowRun.objects.get().state_message.startswith("timed out")
+    assert state.is_failed() and state.name == "TimedOut"
+    assert state.message == "Flow run exceeded timeout of 0.3 second(s)"
+    assert FlowRun.objects.get().state_message == state.message
 
 
 @pytest.mark.django_db

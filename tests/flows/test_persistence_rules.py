@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from apps.blocks.filesystems import LocalFileSystem
 from apps.flows import flow, task
 from apps.flows.models import FlowRun, TaskRun
 from apps.flows.rules import PersistenceDisabledError
 from apps.results.models import ResultReference
 from apps.results.store import ResultStore
+from tests.flows.conftest import path_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +109,8 @@ def test_task_persist_false_with_a_cache_key_fails_clearly(storage):
 
     with pytest.raises(PersistenceDisabledError, match="cache key"):
         pipeline()
-    assert storage.keys() == set()
+    # Nothing of the task is stored; the failed flow keeps its exception, as Prefect writes it.
+    assert storage.keys() == {flow_run("pipeline").result.key}
     assert task_run("cached").state == "FAILED"
 
 
@@ -316,6 +319,40 @@ def test_default_storage_block_setting_wins_over_the_local_path(
         s3_filesystem(s3_settings, s3_bucket, prefix="by-block")
         .read_path(reference.key)
         .startswith(b'{"metadata"')
+    )
+
+
+def test_a_configured_default_storage_block_turns_persistence_on(result_settings, tmp_path):
+    from apps.blocks.services import block_save
+
+    block_save(LocalFileSystem(basepath=tmp_path / "block"), name="results-here")
+    result_settings.RESULTS_DEFAULT_STORAGE_BLOCK = "local-file-system/results-here"
+
+    @task
+    def inner():
+        return "task value"
+
+    @flow
+    def pipeline():
+        return inner()
+
+    assert pipeline() == "task value"
+    # As in Prefect 3.9.1: naming a default block for results says they are wanted there.
+    flow_reference, task_reference = flow_run("pipeline").result, task_run("inner").result
+    assert {flow_reference.key, task_reference.key} == path_keys(tmp_path / "block")
+
+
+def test_a_failed_flow_writes_its_exception_even_with_persist_result_false(default_storage):
+    @flow(persist_result=False)
+    def broken():
+        raise KeyError("gone")
+
+    state = broken(return_state=True)
+    assert isinstance(state.result(raise_on_failure=False), KeyError)
+    reference = flow_run("broken").result
+    assert default_storage.keys() == {reference.key}
+    assert isinstance(
+        ResultStore(result_storage=default_storage.filesystem).read(reference.key).result, KeyError
     )
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 
 from apps.flows import flow, task
+from apps.flows.exceptions import FailedRun, MissingResult
 from apps.flows.models import FlowRun
 from apps.flows.states import (
     Cached,
     Cancelled,
+    Cancelling,
     Completed,
     Crashed,
     Failed,
+    Paused,
     Pending,
-    ResultUnavailableError,
-    RunFailedError,
     Running,
     Scheduled,
     State,
@@ -26,10 +27,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_every_state_constructor_has_its_type():
-    constructors = [Scheduled, Pending, Running, Completed, Cached, Failed, Crashed, Cancelled]
+    constructors = [Scheduled, Pending, Running, Completed, Failed, Cancelled, Crashed, Paused, Cancelling]
     assert [c().type for c in constructors] == list(StateType)
+    # Cached is Completed by another name, as in Prefect 3.
+    assert Cached(data=1).type is StateType.COMPLETED and Cached().name == "Cached"
     assert Completed(data=1).is_completed() and Cached(data=1).is_completed()
-    assert Failed(message="x").is_final() and not Running().is_final()
+    assert Failed(message="x").is_final() and not Running().is_final() and not Cancelling().is_final()
 
 
 def test_a_flow_returning_completed_gives_its_data_and_persists_it(storage):
@@ -103,10 +106,10 @@ def test_state_result_without_persistence_says_so():
 
     unkept()
     state = flow_run_state(FlowRun.objects.select_related("result").get())
-    with pytest.raises(ResultUnavailableError, match="not persisted"):
+    with pytest.raises(MissingResult, match="persistence is disabled"):
         state.result()
 
 
 def test_a_failed_state_without_exception_raises_run_failed():
-    with pytest.raises(RunFailedError, match="bad input"):
+    with pytest.raises(FailedRun, match="bad input"):
         Failed(message="bad input").result()

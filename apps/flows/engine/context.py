@@ -131,6 +131,8 @@ class TaskRunContext:
     task_run: Any
     flow_run: Any
     parameters: dict[str, Any]
+    # The run being executed (a task_runner.PreparedTask), for get_run_context().
+    prepared: Any = None
 
 
 flow_run_context_var: contextvars.ContextVar[FlowRunContext | None] = contextvars.ContextVar(

@@ -2,51 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import time
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError
 
 # Loaded with the flow's engine, so a flow's first task does not pay for importing it.
 from apps.flows.engine import task_runner  # noqa: F401
+from apps.flows.engine.asyncs import awaitable_run
 from apps.flows.engine.context import (
     FlowRunContext,
     ReusableResult,
     flow_run_context_var,
     setup_objects_freeze,
 )
-from apps.flows.engine.futures import TaskFuture
+from apps.flows.engine.defaults import persist_by_default
 from apps.flows.engine.ids import fast_uuid4, worker_identity
 from apps.flows.engine.recorder import RunRecorder
+from apps.flows.engine.returns import futures_to_states, returned_state
+from apps.flows.engine.run_states import state_record_attach, state_run_ids
 from apps.flows.engine.targets import result_persist
 from apps.flows.engine.timeouts import FlowTimeoutError, alarm, thread_timeout_call
 from apps.flows.logs.capture import run_logging_install
 from apps.flows.models import FlowRun
 from apps.flows.parameters import parameters_jsonable
 from apps.flows.rules import PersistenceDisabledError, flow_should_persist, retry_delay_for
-from apps.flows.states import UNSET, State, StateType
+from apps.flows.states import UNSET, State, StateType, state_result
 from apps.results.references import model_instance_new
+
+logger = logging.getLogger("apps.flows")
 
 
 class RunDatabaseError(RuntimeError):
     pass
 
 
-class FlowRunFailed(Exception):
-    """Raised by a flow call when the flow returned a failed state without an exception of its own."""
-
-
 def flow_call(
     flow: Any, args: tuple, kwargs: dict, *, return_state: bool = False, flow_run: Any = None
 ) -> Any:
+    """A flow called like a function: its state with ``return_state``, else what Prefect's call gives.
+
+    That is the value the flow returned (a list of states as it is, even holding failures), the
+    exception it raised, or, when it returned one state, that state's result.
+    """
     bound = flow.signature.bind(*args, **kwargs)
     bound.apply_defaults()
-    state = flow_run_execute(flow, dict(bound.arguments), flow_run=flow_run)
+    state, returned = _flow_run(flow, dict(bound.arguments), flow_run=flow_run)
     if return_state:
         return state
-    return state.result()
+    if returned is UNSET or isinstance(returned, State):
+        return state_result(state)
+    return returned
+
+
+async def flow_call_async(flow: Any, args: tuple, kwargs: dict, *, return_state: bool = False) -> Any:
+    """An ``async def`` flow's call: the engine runs on a thread, the body on a loop of its own."""
+    return await asyncio.to_thread(flow_call, flow, args, kwargs, return_state=return_state)
 
 
 def flow_run_create(
@@ -76,6 +90,18 @@ def flow_run_execute(
     attempt_offset: int = 0,
 ) -> State:
     """Run ``flow`` with ``parameters``, recording it in ``flow_run`` (created when not given)."""
+    return _flow_run(flow, parameters, flow_run=flow_run, reusable=reusable, attempt_offset=attempt_offset)[0]
+
+
+def _flow_run(
+    flow: Any,
+    parameters: dict[str, Any],
+    *,
+    flow_run: Any = None,
+    reusable: dict[str, ReusableResult] | None = None,
+    attempt_offset: int = 0,
+) -> tuple[State, Any]:
+    """The run's final state, and what its function returned (UNSET when it raised)."""
     run_logging_install()
     setup_objects_freeze()
     parent = flow_run_context_var.get()
@@ -98,7 +124,7 @@ def flow_run_execute(
         retries=flow.retries,
         result_storage=flow.result_storage,
         result_serializer=flow.result_serializer,
-        persist_by_default=settings.RESULTS_PERSIST_BY_DEFAULT,
+        persist_by_default=persist_by_default(),
     )
     recorder = RunRecorder(flow_run)
     context = FlowRunContext(
@@ -156,29 +182,38 @@ def flow_run_execute(
     write_error = recorder.first_failed_write()
     if error is None and write_error is not None:
         error = write_error
+    returned = UNSET
     if error is not None:
-        timed_out = isinstance(error, FlowTimeoutError)
-        message = f"timed out: {error}" if timed_out else f"{type(error).__name__}: {error}"
-        state = State(StateType.FAILED, message=message, exception=error)
-    elif isinstance(value, State):
-        state = value
-        if state.is_completed() and state.data is UNSET:
-            state.data = None
-        if state.is_failed() and state.exception is None:
-            state.exception = FlowRunFailed(state.message or f"flow {flow.name!r} returned a Failed state")
+        state = _failed_state(flow, error)
     else:
-        state = State(StateType.COMPLETED, data=value)
-    state = State(
-        state.type, data=state.data, message=state.message, exception=state.exception, name=state.name
-    )
-    if state.is_completed() and persist:
+        returned = value
+        state = returned_state(value)
+    state_run_ids(state, flow_run_id=flow_run.pk)
+    target = None
+    if persist or state.is_failed():
         try:
             target = context.target_for(storage_spec=None, serializer_spec=None)
-            flow_result = result_persist(state.data, target=target, key=None)
         except Exception as exc:
-            state = State(
-                StateType.FAILED, message=f"the flow's result could not be persisted: {exc}", exception=exc
-            )
+            state, returned = _failed_state(flow, exc), UNSET
+            state_run_ids(state, flow_run_id=flow_run.pk)
+    if target is not None and (persist or error is not None):
+        # A failed flow's exception is always written, as Prefect writes it, so the run's result
+        # says why it failed; a value only when the flow persists its result.
+        try:
+            flow_result = result_persist(state.value, target=target, key=None)
+        except Exception as exc:
+            if error is not None:
+                logger.warning("flow %r: its exception could not be persisted: %s", flow.name, exc)
+            else:
+                message = f"the flow's result could not be persisted: {exc}"
+                state, returned = State(StateType.FAILED, message=message), UNSET
+                state.value = exc
+                state_run_ids(state, flow_run_id=flow_run.pk)
+    state_record_attach(
+        state,
+        target=target or (lambda: context.target_for(storage_spec=None, serializer_spec=None)),
+        pending=flow_result,
+    )
     flow_run.state_record(state)
     flow_run.end_time = dt.datetime.now(dt.UTC)
     recorder.flush_waiting(
@@ -195,18 +230,35 @@ def flow_run_execute(
     )
     if flow_result is not None:
         state.reference_id = flow_result.reference.pk
+    return state, returned
+
+
+def _failed_state(flow: Any, error: BaseException) -> State:
+    if isinstance(error, FlowTimeoutError):
+        state = State(
+            StateType.FAILED,
+            name="TimedOut",
+            message=f"Flow run exceeded timeout of {flow.timeout_seconds:g} second(s)",
+        )
+    else:
+        state = State(
+            StateType.FAILED,
+            message=f"Flow run encountered an exception: {type(error).__name__}: {error}",
+        )
+        state.state_details.retriable = False
+    state.value = error
     return state
 
 
 def _flow_body_run(flow: Any, parameters: dict[str, Any], context: FlowRunContext) -> Any:
     def body() -> Any:
         value = flow.fn(**parameters)
+        if flow.isasync:
+            value = awaitable_run(value, new_thread=True)
         # Tasks still running when the body returns are part of the run: wait for them.
         for future in list(context.futures):
             future.wait()
-        if isinstance(value, TaskFuture):
-            return value.result()
-        return value
+        return futures_to_states(value)
 
     if flow.timeout_seconds:
         with alarm(flow.timeout_seconds, what=f"flow {flow.name!r}") as armed:

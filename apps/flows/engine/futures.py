@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
-from apps.flows.states import State, StateType
+from apps.flows.engine.asyncs import loop_running
+from apps.flows.states import State, StateType, state_result
 
 
 class unmapped:
@@ -36,7 +38,8 @@ class TaskFuture:
         self.while_waiting = while_waiting
 
     def _outcome(self, timeout: float | None) -> State:
-        if self.while_waiting is None or self._future.done():
+        # In async code the flow's records are not this thread's to write (see engine.asyncs).
+        if self.while_waiting is None or self._future.done() or loop_running():
             return self._future.result(timeout=timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -60,12 +63,20 @@ class TaskFuture:
             return State(StateType.RUNNING)
         return self._future.result()
 
+    def final_state(self) -> State:
+        """The task's state once it has ended (waiting for it)."""
+        return self._outcome(None)
+
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         try:
             state = self._outcome(timeout)
         except FutureTimeoutError:
             raise TimeoutError(f"task {self.task_name!r} did not finish within {timeout} s") from None
-        return state.result(raise_on_failure=raise_on_failure)
+        return state_result(state, raise_on_failure=raise_on_failure)
+
+    async def aresult(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        """``result()`` for async code: waits without blocking the event loop."""
+        return await asyncio.to_thread(self.result, timeout=timeout, raise_on_failure=raise_on_failure)
 
     def __repr__(self) -> str:
         return f"TaskFuture({self.task_name!r}, done={self._future.done()})"
@@ -87,7 +98,7 @@ def inputs_resolve(value: Any, depth: int = 0) -> Any:
     if isinstance(value, TaskFuture):
         return value.result()
     if isinstance(value, State):
-        return value.result()
+        return state_result(value)
     if depth == 0:
         if type(value) is list:
             return [inputs_resolve(item, 1) for item in value]

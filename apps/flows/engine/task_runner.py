@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import datetime as dt
 import inspect
@@ -12,9 +13,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
+from apps.flows.engine.asyncs import awaitable_run
 from apps.flows.engine.context import (
     FlowRunContext,
     ReusableResult,
@@ -22,8 +23,11 @@ from apps.flows.engine.context import (
     flow_run_context_var,
     task_run_context_var,
 )
+from apps.flows.engine.defaults import persist_by_default
 from apps.flows.engine.futures import PrefectFutureList, TaskFuture, inputs_resolve, unmapped
 from apps.flows.engine.ids import fast_uuid4, worker_identity
+from apps.flows.engine.returns import futures_to_states, returned_state
+from apps.flows.engine.run_states import state_record_attach, state_run_ids
 from apps.flows.engine.targets import ResultTarget, result_persist, target_build
 from apps.flows.engine.timeouts import TaskTimeoutError, thread_timeout_call
 from apps.flows.models import TaskRun
@@ -34,7 +38,7 @@ from apps.flows.rules import (
     retry_delay_for,
     task_should_persist,
 )
-from apps.flows.states import UNSET, State, StateType
+from apps.flows.states import CACHED_NAME, UNSET, State, StateType, state_result
 from apps.results.references import (
     PendingReference,
     model_instance_new,
@@ -51,7 +55,11 @@ CACHE_LOCK_HOLD_SECONDS = 3600.0
 def task_call(
     task: Any, args: tuple, kwargs: dict, *, return_state: bool = False, wait_for: Any = None
 ) -> Any:
-    """A task called like a function: runs now, in this thread."""
+    """A task called like a function: runs now, in this thread.
+
+    Gives what the function returned (a state it returned as it is, as Prefect does), or raises
+    what it raised; a cached or reused run gives its result.
+    """
     flow_context = flow_run_context_var.get()
     prepared = _task_prepare(task, args, kwargs, flow_context=flow_context, wait_for=wait_for)
     state = _task_execute(prepared)
@@ -61,7 +69,20 @@ def task_call(
         _record_orphan_task(prepared)
     if return_state:
         return state
-    return state.result()
+    if prepared.returned is not UNSET and not state.is_failed():
+        return prepared.returned
+    if prepared.returned is not UNSET and isinstance(prepared.returned, State):
+        return prepared.returned
+    return state_result(state)
+
+
+async def task_call_async(
+    task: Any, args: tuple, kwargs: dict, *, return_state: bool = False, wait_for: Any = None
+) -> Any:
+    """An ``async def`` task's call: the engine runs on a thread, the body on a loop of its own."""
+    return await asyncio.to_thread(
+        task_call, task, args, kwargs, return_state=return_state, wait_for=wait_for
+    )
 
 
 def task_submit(task: Any, args: tuple, kwargs: dict, *, wait_for: Any = None) -> TaskFuture:
@@ -122,6 +143,8 @@ class PreparedTask:
     reusable: ReusableResult | None
     # The result's reference, a Future of it (written on a writer thread) or None (not persisted).
     result: PendingReference | Future | None = None
+    # What the task's function returned, when it ran and returned.
+    returned: Any = UNSET
 
 
 def _task_prepare(
@@ -133,7 +156,7 @@ def _task_prepare(
         has_cache_key_fn=task.cache_key_fn is not None,
         retries=task.retries,
         flow_persist_result=flow_context.flow.persist_result if flow_context else None,
-        persist_by_default=settings.RESULTS_PERSIST_BY_DEFAULT,
+        persist_by_default=persist_by_default(),
     )
     needs_target = persist or task.cache_key_fn is not None
     target = None
@@ -176,18 +199,32 @@ def _task_execute(prepared: PreparedTask) -> State:
     try:
         state = _task_execute_inner(prepared)
     except BaseException as exc:  # an engine error still ends the run with a recorded state
-        state = State(StateType.CRASHED, message=f"{type(exc).__name__}: {exc}", exception=exc)
+        state = State(StateType.CRASHED, message=f"{type(exc).__name__}: {exc}")
+        state.value = exc
         run.state_record(state)
         if not isinstance(exc, Exception):
             raise
     run.end_time = dt.datetime.now(dt.UTC)
     if run.start_time is None:
         run.start_time = run.end_time
-    if prepared.flow_context is not None:
-        prepared.flow_context.recorder.task_run_done(run, prepared.result)
+    flow_context = prepared.flow_context
+    state_run_ids(state, flow_run_id=flow_context.flow_run.pk if flow_context else None, task_run_id=run.id)
+    if prepared.target is not None:
+        state_record_attach(state, target=prepared.target, pending=prepared.result)
+    elif flow_context is not None:
+        storage_spec, serializer_spec = task.result_storage, task.result_serializer
+        state_record_attach(
+            state,
+            target=lambda: flow_context.target_for(
+                storage_spec=storage_spec, serializer_spec=serializer_spec
+            ),
+            pending=None,
+        )
+    if flow_context is not None:
+        flow_context.recorder.task_run_done(run, prepared.result)
         if state.is_completed() and prepared.result is not None:
-            prepared.flow_context.completed[prepared.task_key] = ReusableResult(
-                value=state.data, pending=prepared.result
+            flow_context.completed[prepared.task_key] = ReusableResult(
+                value=state.value, pending=prepared.result
             )
     logger.debug("task %s ended %s", task.name, state.type.value)
     return state
@@ -261,6 +298,18 @@ def _task_execute_inner(prepared: PreparedTask) -> State:
             store.lock_manager.release_lock(cache_key, holder)
 
 
+def task_target(prepared: PreparedTask) -> ResultTarget:
+    """Where the task's results go, resolved even when it persists nothing."""
+    if prepared.target is not None:
+        return prepared.target
+    task = prepared.task
+    if prepared.flow_context is not None:
+        return prepared.flow_context.target_for(
+            storage_spec=task.result_storage, serializer_spec=task.result_serializer
+        )
+    return target_build(storage_spec=task.result_storage, serializer_spec=task.result_serializer)
+
+
 def _storage_key_for(prepared: PreparedTask, parameters: dict[str, Any]) -> str | None:
     template = prepared.task.result_storage_key
     if not template:
@@ -298,7 +347,8 @@ def _cache_lookup(prepared: PreparedTask, cache_key: str, holder: str | None = N
         cache_key=cache_key,
     )
     prepared.result = PendingReference(reference, reused=True)
-    state = State(StateType.CACHED, data=value, message="result reused from the cache")
+    state = State(StateType.COMPLETED, name=CACHED_NAME)
+    state.value = value
     prepared.run.state_record(state)
     return state
 
@@ -315,17 +365,25 @@ def _task_reuse(prepared: PreparedTask) -> State:
         else:
             value = prepared.target.store.read(reference.key).result
     prepared.result = PendingReference(reference, reused=True)
-    state = State(
-        StateType.COMPLETED, data=value, message="result reused from an earlier attempt of the flow"
-    )
+    state = State(StateType.COMPLETED, message="result reused from an earlier attempt of the flow")
+    state.value = value
     prepared.run.state_record(state)
     return state
 
 
 def _fail(run: Any, exc: BaseException) -> State:
-    state = State(StateType.FAILED, message=f"{type(exc).__name__}: {exc}", exception=exc)
+    state = State(StateType.FAILED, message=f"Task run encountered an exception {type(exc).__name__}: {exc}")
+    state.value = exc
+    state.state_details.retriable = False
     run.state_record(state)
     return state
+
+
+def _task_fn_call(task: Any, bound: inspect.BoundArguments) -> Any:
+    value = task.fn(*bound.args, **bound.kwargs)
+    if task.isasync:
+        return awaitable_run(value)
+    return value
 
 
 def _task_attempts(
@@ -343,18 +401,23 @@ def _task_attempts(
         run.run_count = attempt
         run.state_record(State(StateType.RUNNING))
         token = task_run_context_var.set(
-            TaskRunContext(task=task, task_run=run, flow_run=None, parameters={})
+            TaskRunContext(
+                task=task, task_run=run, flow_run=None, parameters=bound.arguments, prepared=prepared
+            )
         )
         try:
             if task.timeout_seconds:
                 value = thread_timeout_call(
-                    lambda: task.fn(*bound.args, **bound.kwargs),
+                    lambda: _task_fn_call(task, bound),
                     seconds=task.timeout_seconds,
                     what=f"task {task.name!r}",
                     error=TaskTimeoutError,
                 )
             else:
-                value = task.fn(*bound.args, **bound.kwargs)
+                value = _task_fn_call(task, bound)
+            if isinstance(value, State) and value.is_failed() and attempt <= task.retries:
+                # A task that returns a Failed state is retried as one that raised.
+                raise _ReturnedFailure(value)
         except Exception as exc:
             if attempt <= task.retries:
                 if task.persist_result is False:
@@ -379,23 +442,30 @@ def _task_attempts(
                 if delay:
                     time.sleep(delay)
                 continue
-            message = "timed out" if isinstance(exc, TimeoutError) else ""
-            state = State(
-                StateType.FAILED,
-                message=f"{message + ': ' if message else ''}{type(exc).__name__}: {exc}",
-                exception=exc,
-            )
-            run.state_record(state)
+            if isinstance(exc, TaskTimeoutError):
+                state = State(
+                    StateType.FAILED,
+                    name="TimedOut",
+                    message=f"Task run exceeded timeout of {task.timeout_seconds:g} second(s)",
+                )
+                state.value = exc
+                run.state_record(state)
+                return state
+            state = _fail(run, exc)
+            if prepared.persist and prepared.target is not None:
+                _failure_persist(prepared, exc)
             return state
         finally:
             task_run_context_var.reset(token)
         break
-    returned_state = value if isinstance(value, State) else None
-    if returned_state is not None:
-        if not returned_state.is_completed():
-            run.state_record(returned_state)
-            return returned_state
-        value = returned_state.data if returned_state.data is not UNSET else None
+    prepared.returned = value
+    state = returned_state(futures_to_states(value))
+    if not state.is_completed():
+        if prepared.persist and prepared.target is not None:
+            _failure_persist(prepared, state.value)
+        run.state_record(state)
+        return state
+    value = state.value
     if prepared.persist:
         expiration = (
             dt.datetime.now(dt.UTC) + task.cache_expiration if task.cache_expiration is not None else None
@@ -416,9 +486,22 @@ def _task_attempts(
                 cache_key=cache_key,
                 holder=holder,
             )
-    state = State(StateType.COMPLETED, data=value, message=returned_state.message if returned_state else "")
     run.state_record(state)
     return state
+
+
+class _ReturnedFailure(Exception):
+    def __init__(self, state: State) -> None:
+        super().__init__(state.message)
+        self.state = state
+
+
+def _failure_persist(prepared: PreparedTask, value: Any) -> None:
+    """A persisted task's failure keeps what it failed with, as Prefect writes it (never as a cache key)."""
+    try:
+        prepared.result = result_persist(value, target=prepared.target, key=None)
+    except Exception as exc:
+        logger.warning("task %r: its failure could not be persisted: %s", prepared.task.name, exc)
 
 
 def _record_orphan_task(prepared: PreparedTask) -> None:

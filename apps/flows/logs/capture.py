@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.flows.engine.context import flow_run_context_var, task_run_context_var
+from apps.flows.exceptions import MissingContextError
 from apps.flows.logs.buffer import log_writes_in_progress
 from apps.flows.logs.echo import echo_enqueue, echo_record
 
@@ -29,10 +30,6 @@ TASK_RUN_LOGGER = "resultdeck.task_runs"
 
 _install_guard = threading.Lock()
 _installed: dict[str, Any] = {}
-
-
-class MissingContextError(RuntimeError):
-    """``get_run_logger()`` called outside any flow or task run."""
 
 
 def _current_task_context() -> Any:

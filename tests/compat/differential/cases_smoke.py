@@ -1,6 +1,6 @@
 """The basics every other case leans on: a flow's value, its state, a task's persisted record."""
 
-from tests.compat.differential.case import Case
+from tests.compat.differential.case import FLOW_RECORDS, Case
 
 CASES = [
     Case(
@@ -63,5 +63,6 @@ def case():
     state = broken(return_state=True)
     return {"state": state_of(state), "call": raises(broken), "result": raises(state.result)}
 """,
+        files_differ=FLOW_RECORDS,
     ),
 ]

@@ -24,7 +24,24 @@ from verify import canon
 CASE_TIMEOUT_SECONDS = 120
 
 
+def _is_state(value) -> bool:
+    return callable(getattr(value, "is_final", None)) and hasattr(value, "state_details")
+
+
+def _exception(error: BaseException) -> dict:
+    # Named without its module: the two implementations define Prefect's exceptions in their own.
+    return {"type": "exception", "class": type(error).__name__, "args": [_value(arg) for arg in error.args]}
+
+
 def _value(value):
+    if _is_state(value):
+        return {"state": state_of(value)}
+    if isinstance(value, BaseException) and type(value).__module__ != "builtins":
+        return _exception(value)
+    if isinstance(value, (list, tuple)) and any(_is_state(item) for item in value):
+        return {"type": type(value).__name__, "items": [_value(item) for item in value]}
+    if isinstance(value, dict) and any(_is_state(item) for item in value.values()):
+        return {"type": "dict", "items": [[_value(key), _value(item)] for key, item in value.items()]}
     if isinstance(value, (dict, list, tuple, str, int, float, bool)) or value is None:
         return _plain(value)
     return canon(value)
@@ -37,7 +54,14 @@ def _plain(value):
         return [_plain(item) for item in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if _is_state(value):
+        return {"state": state_of(value)}
     return canon(value)
+
+
+def value_of(value):
+    """What a user sees of a value: states by type and name, exceptions by class and args."""
+    return _value(value)
 
 
 def raises(fn, *args, **kwargs):
@@ -58,6 +82,53 @@ async def araises(fn, *args, **kwargs):
 
 def state_of(state):
     return {"type": state.type.value, "name": state.name, "final": state.is_final()}
+
+
+PREDICATES = (
+    "is_scheduled",
+    "is_pending",
+    "is_running",
+    "is_completed",
+    "is_failed",
+    "is_crashed",
+    "is_cancelled",
+    "is_cancelling",
+    "is_paused",
+    "is_final",
+)
+
+
+def predicates_of(state):
+    """The names of the predicates that hold for ``state``."""
+    return [name for name in PREDICATES if getattr(state, name)()]
+
+
+def details_of(state):
+    """Which ``state_details`` fields are set (ids by presence, other values as they are)."""
+    details = state.state_details
+    observed = {}
+    for name in ("flow_run_id", "task_run_id", "child_flow_run_id", "cache_expiration"):
+        observed[name] = getattr(details, name) is not None
+    for name in ("cache_key", "retriable", "refresh_cache"):
+        observed[name] = _plain(getattr(details, name))
+    return observed
+
+
+def record_of(data):
+    """The shape of a state's ``data``: a result record's result, serializer and expiration.
+
+    Not its storage key or block id: Resultdeck's default storage is a saved block (relative keys, a
+    block id), Prefect's an unsaved local folder (absolute keys, none).
+    """
+    if type(data).__name__ != "ResultRecord":
+        return {"data": type(data).__name__}
+    metadata = data.metadata
+    return {
+        "data": "ResultRecord",
+        "result": _value(data.result),
+        "serializer": metadata.serializer.type,
+        "expiration": metadata.expiration is not None,
+    }
 
 
 def _files(root: Path, where: str, before: set[Path]) -> list[dict]:
@@ -106,6 +177,10 @@ def case_run(*, case: dict, workdir: Path, default_storage: Path) -> dict:
         "raises": raises,
         "araises": araises,
         "state_of": state_of,
+        "value_of": value_of,
+        "predicates_of": predicates_of,
+        "details_of": details_of,
+        "record_of": record_of,
     }
     before = _snapshot(default_storage)
     signal.signal(signal.SIGALRM, _alarm)
