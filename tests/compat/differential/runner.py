@@ -186,7 +186,7 @@ def case_run(*, case: dict, workdir: Path, default_storage: Path) -> dict:
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(CASE_TIMEOUT_SECONDS)
     try:
-        exec(compile(case["code"], f"<case {case['id']}>", "exec"), namespace)  # noqa: S102 - our own cases
+        exec(compile(case["code"], f"<case {case['id']}>", "exec", dont_inherit=True), namespace)  # noqa: S102 - our own cases
         outcome = namespace["case"]()
         if inspect.isawaitable(outcome):
             outcome = asyncio.run(_awaited(outcome))
