@@ -12,6 +12,7 @@ to the admin's login (admin), or answered 401 (API).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -104,6 +105,7 @@ ROUTES: dict[str, Route] = {
     "prefect_servers:connection-update": page("connection", get=A, post=A),
     "prefect_servers:connection-test": page("connection", post=A),
     "prefect_servers:connection-sync": page("connection", post=A),
+    "prefect_servers:run-states": page("prefect_run", get=V),
     "results:result-list": page(get=V),
     "results:result-selection": page(get=V),
     "results:result-detail": page("result", get=V),
@@ -219,6 +221,7 @@ def objects(db, tmp_path, settings):
     from rest_framework.authtoken.models import Token
 
     from apps.blocks import services
+    from apps.flows.models import FlowRun
     from apps.flows.registry import flow_registry
     from apps.prefect_servers.services import connection_save
     from apps.results.models import PurgeAuditEntry, RetentionPolicy
@@ -244,7 +247,14 @@ def objects(db, tmp_path, settings):
         "job": job_create(kind="purge-expired", params={}),
         "audit": PurgeAuditEntry.objects.create(username="owner"),
         "user": owner,
-        "connection": connection_save(name="there", api_url="http://127.0.0.1:9/api"),
+        "connection": (connection := connection_save(name="there", api_url="http://127.0.0.1:9/api")),
+        "prefect_run": FlowRun.objects.create(
+            name="synced",
+            flow_name="etl",
+            source="prefect",
+            source_connection_id=connection.pk,
+            external_id=uuid.uuid4(),
+        ),
         "group": owner.groups.model.objects.get(name="viewer"),
         "token": Token.objects.create(user=owner).user,  # the token admin's URLs name the user
     }

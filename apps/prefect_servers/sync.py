@@ -169,8 +169,11 @@ class Syncer:
                 .values_list("external_id", flat=True)
             ]
             self.expected = set(pending)
+            # 2.x servers have no end_time filter (they answer 422): a run that ended after the cursor
+            # either started after it or was still running at the last sync, and is held pending.
+            since = "end_time" if not self.version.startswith("2.") else "start_time"
             sources = [
-                self.client.flow_runs(flow_runs={"end_time": {"after_": after}}, sort="ID_DESC"),
+                self.client.flow_runs(flow_runs={since: {"after_": after}}, sort="ID_DESC"),
                 self.client.flow_runs(
                     flow_runs={"state": {"type": {"any_": NON_FINAL_TYPES}}}, sort="ID_DESC"
                 ),

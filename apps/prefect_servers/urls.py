@@ -7,6 +7,7 @@ app_name = "prefect_servers"
 urlpatterns = [
     path("", views.connection_list, name="connection-list"),
     path("new/", views.connection_create, name="connection-create"),
+    path("runs/<uuid:pk>/states/", views.run_states, name="run-states"),
     path("<str:name>/", views.connection_detail, name="connection-detail"),
     path("<str:name>/edit/", views.connection_update, name="connection-update"),
     path("<str:name>/test/", views.connection_test, name="connection-test"),

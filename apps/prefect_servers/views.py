@@ -1,5 +1,5 @@
 """Prefect connection pages, for admins. Forms post normally; htmx swaps the test result and the
-sync status."""
+sync status. A synced run's state history, read from its server, is for everyone who sees runs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from apps.blocks.secrets import SecretsKeyError
 from apps.core.permissions import role_required
 from apps.core.roles import Role
-from apps.flows.models import FlowRun, TaskRun
+from apps.flows.models import FlowRun, RunSource, TaskRun
 
-from . import services
+from . import history, services
 from .client import ConnectionTestOutcome
 from .forms import ConnectionForm
 from .models import PrefectConnection, SyncStatus
@@ -152,3 +152,16 @@ def connection_sync(request, name: str):
     sync_one.delay(str(connection.pk), full=request.POST.get("full") == "on")
     messages.info(request, f"A sync of {connection.name} is queued.")
     return redirect("prefect_servers:connection-detail", name=connection.name)
+
+
+@role_required(Role.VIEWER)
+@require_safe
+def run_states(request, pk):
+    """Read a synced run's state history from its server (once it is final, then kept); the run
+    page asks for it by htmx, and without JavaScript its link opens this as a page."""
+    run = get_object_or_404(FlowRun, pk=pk, source=RunSource.PREFECT)
+    outcome = history.run_history_read(run=run)
+    context = {"run": run, "history_read": outcome}
+    if _htmx_target(request) == "state-history":
+        return render(request, "flows/runs/state_history.html", context)
+    return render(request, "prefect_servers/run_states.html", context)
