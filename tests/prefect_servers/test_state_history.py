@@ -44,11 +44,21 @@ def test_a_finished_runs_page_reads_its_whole_history_once(server, request, view
 
 def test_without_javascript_the_history_is_a_page_and_an_unreachable_server_is_said(viewer_client):
     connection = connection_save(name="gone", api_url="http://127.0.0.1:9/api")
+    seen = {
+        "state": "COMPLETED",
+        "name": "Completed",
+        "message": "",
+        "timestamp": "2026-01-01T00:00:00+00:00",
+    }
     run = FlowRun.objects.create(
-        name="old", flow_name="etl", state="COMPLETED", source="prefect", source_connection_id=connection.pk,
+        name="old",
+        flow_name="etl",
+        state="COMPLETED",
+        source="prefect",
+        source_connection_id=connection.pk,
         external_id="8a1d7c2e-1f5b-4f7a-9a43-0b8c6f1e2d3a",
-        state_history=[{"state": "COMPLETED", "name": "Completed", "message": "", "timestamp": "2026-01-01T00:00:00+00:00"}],
-    )  # fmt: skip
+        state_history=[seen],
+    )
     page = viewer_client.get(f"/prefect-servers/runs/{run.pk}/states/")
     body = page.content.decode()
     assert page.status_code == 200 and "<html" in body
