@@ -196,7 +196,8 @@ class Syncer:
         tasks = [
             t
             for chunk in chunks(ids, ID_CHUNK)
-            for t in self.client.task_runs(flow_runs={"id": {"any_": chunk}})
+            # A total order, so offset pages neither skip nor repeat task runs of equal start times.
+            for t in self.client.task_runs(flow_runs={"id": {"any_": chunk}}, sort="ID_DESC")
         ]
         with transaction.atomic():
             flow_rows = self.runs_upsert(
@@ -303,7 +304,9 @@ class Syncer:
         values, reference = self.common_values(item=item, row=row, kind="task-run")
         values["task_name"] = task_name_of(item)
         values["task_key"] = (item.get("task_key") or "")[:300]
-        values["cache_key"] = (item.get("cache_key") or "")[:256]
+        # 2.x keeps a cached task's key on its state's details rather than on the task run.
+        details = (item.get("state") or {}).get("state_details") or {}
+        values["cache_key"] = (item.get("cache_key") or details.get("cache_key") or "")[:256]
         values["flow_run"] = flows.get(item.get("flow_run_id"))
         return values, reference
 

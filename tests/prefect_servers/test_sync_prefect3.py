@@ -34,7 +34,7 @@ def test_a_sync_records_every_run_state_and_result(connection, prefect3_server):
     assert connection.sync_status == SyncStatus.OK
     assert connection.server_version == "3.9.1"
     flows = {run.flow_name: run for run in FlowRun.objects.filter(source_connection_id=connection.pk)}
-    assert set(flows) == {"sync-me", "child", "default-storage"}
+    assert set(flows) == {"sync-me", "child", "default-storage", "s3-results"}
     parent, child = flows["sync-me"], flows["child"]
     assert parent.source == RunSource.PREFECT
     assert parent.state == "COMPLETED" and parent.parameters == {"x": 4}
