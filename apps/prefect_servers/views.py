@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.blocks.secrets import SecretsKeyError
+from apps.core.db import bounded_count
 from apps.core.permissions import role_required
 from apps.core.roles import Role
 from apps.flows.models import FlowRun, RunSource, TaskRun
@@ -43,8 +44,9 @@ def connection_list(request):
 def _detail_context(connection: PrefectConnection, **extra):
     return {
         "connection": connection,
-        "flow_runs": FlowRun.objects.filter(source_connection_id=connection.pk).count(),
-        "task_runs": TaskRun.objects.filter(source_connection_id=connection.pk).count(),
+        # Bounded: a connection may hold millions of runs, and the page polls while a sync runs.
+        "flow_runs": bounded_count(queryset=FlowRun.objects.filter(source_connection_id=connection.pk)),
+        "task_runs": bounded_count(queryset=TaskRun.objects.filter(source_connection_id=connection.pk)),
         "mappings": connection.path_mappings.select_related("block"),
         "block_links": connection.block_links.select_related("block"),
         "sync_running": connection.sync_status in (SyncStatus.QUEUED, SyncStatus.RUNNING),
