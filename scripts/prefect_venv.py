@@ -7,8 +7,13 @@ their requirements are read from the wheel's metadata and installed with that on
 then the wheel itself goes in with ``--no-deps``. A marker file records a finished install, so a
 second run returns at once; a half-finished venv (no marker) is rebuilt from scratch.
 
+Packages beside Prefect (``--with prefect-aws``) make a venv of their own, named after them, so
+the plain venvs and their markers stay as they are; a package's requirement of Prefect itself is
+left out, as Prefect is already there.
+
     python scripts/prefect_venv.py                      # prints the venv's python
     python scripts/prefect_venv.py --version 2.20.27    # .cache/prefect-2.20.27
+    python scripts/prefect_venv.py --with prefect-aws==0.7.12   # .cache/prefect-3.9.1-prefect-aws
     PREFECT3_VENV=/some/dir python scripts/prefect_venv.py
 """
 
@@ -35,7 +40,14 @@ MARKER_NAME = ".resultdeck-prefect-venv-complete"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def venv_path_default(*, version: str = PREFECT_VERSION) -> Path:
+def requirement_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0].lower()
+
+
+def venv_path_default(*, version: str = PREFECT_VERSION, extras: tuple[str, ...] = ()) -> Path:
+    if extras:
+        names = "-".join(sorted(requirement_name(extra) for extra in extras))
+        return PROJECT_ROOT / ".cache" / f"prefect-{version}-{names}"
     variable = VENV_VARIABLES.get(version.split(".")[0], "")
     return Path(os.environ.get(variable) or PROJECT_ROOT / ".cache" / f"prefect-{version}")
 
@@ -56,8 +68,7 @@ def wheel_requirements(*, wheel: Path) -> list[str]:
         requirement = line.split(":", 1)[1].strip()
         if "extra ==" in requirement.replace('"', "'").replace("extra=='", "extra == '"):
             continue
-        name = re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0].lower()
-        requirements.append(RELAXED_PINS.get(name, requirement))
+        requirements.append(RELAXED_PINS.get(requirement_name(requirement), requirement))
     return requirements
 
 
@@ -66,13 +77,31 @@ def _run(command: list[str], *, quiet: bool) -> None:
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL if quiet else None)  # noqa: S603
 
 
+def wheel_install(*, pip: list[str], requirement: str, wheels: Path, skip: set[str], quiet: bool) -> None:
+    """Install one package from its wheel: its requirements (less ``skip``) first, then it, no deps."""
+    folder = wheels / requirement_name(requirement)
+    _run([*pip, "download", "--no-deps", requirement, "-d", str(folder)], quiet=quiet)
+    wheel = next(folder.glob("*.whl"))
+    needed = [r for r in wheel_requirements(wheel=wheel) if requirement_name(r) not in skip]
+    listing = folder / "requirements.txt"
+    listing.write_text("\n".join(needed) + "\n")
+    _run([*pip, "install", "-r", str(listing)], quiet=quiet)
+    _run([*pip, "install", "--no-deps", str(wheel)], quiet=quiet)
+
+
 def prefect_venv_ensure(
-    *, version: str = PREFECT_VERSION, venv: Path | None = None, quiet: bool = True
+    *,
+    version: str = PREFECT_VERSION,
+    venv: Path | None = None,
+    quiet: bool = True,
+    extras: tuple[str, ...] = (),
 ) -> Path:
-    """Return the python of a complete venv with prefect==``version``, creating it first when needed."""
-    venv = venv or venv_path_default(version=version)
+    """Return the python of a complete venv with prefect==``version`` (and ``extras``, requirements
+    such as ``prefect-aws==0.7.12``), creating it first when needed."""
+    venv = venv or venv_path_default(version=version, extras=extras)
     marker = venv / MARKER_NAME
-    if marker.exists() and marker.read_text() == f"prefect=={version}\n" and venv_python(venv).exists():
+    expected = f"prefect=={version}\n" + "".join(f"{extra}\n" for extra in extras)
+    if marker.exists() and marker.read_text() == expected and venv_python(venv).exists():
         return venv_python(venv)
     if venv.exists():
         shutil.rmtree(venv)
@@ -86,7 +115,9 @@ def prefect_venv_ensure(
         requirements.write_text("\n".join(wheel_requirements(wheel=wheel)) + "\n")
         _run([*pip, "install", "-r", str(requirements), *EXTRA_PACKAGES], quiet=quiet)
         _run([*pip, "install", "--no-deps", str(wheel)], quiet=quiet)
-    marker.write_text(f"prefect=={version}\n")
+        for extra in extras:
+            wheel_install(pip=pip, requirement=extra, wheels=Path(wheels), skip={"prefect"}, quiet=quiet)
+    marker.write_text(expected)
     return venv_python(venv)
 
 
@@ -99,9 +130,23 @@ def main() -> None:
         default=None,
         help="default: $PREFECT3_VENV (or $PREFECT2_VENV for 2.x), else .cache/prefect-<version>",
     )
+    parser.add_argument(
+        "--with",
+        dest="extras",
+        action="append",
+        default=[],
+        metavar="REQUIREMENT",
+        help="a package beside Prefect, e.g. prefect-aws==0.7.12 (a venv of its own)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show pip's output")
     arguments = parser.parse_args()
-    print(prefect_venv_ensure(version=arguments.version, venv=arguments.venv, quiet=not arguments.verbose))
+    python = prefect_venv_ensure(
+        version=arguments.version,
+        venv=arguments.venv,
+        quiet=not arguments.verbose,
+        extras=tuple(arguments.extras),
+    )
+    print(python)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,13 @@ EXPECTED = {
         rf"^expired_purge \(batches of 100\):\s+500 objects in\s+{NUMBER} s",
         rf"^speed-up over naive: {NUMBER}x",
     ],
+    "prefect_sync": [
+        r"^filled: 40 flow runs and 120 task runs in ",
+        rf"^bare client: 40 flow runs \+ 120 task runs in {NUMBER} s = {NUMBER} runs/s \(\d+ requests\)",
+        rf"^full sync: 40 flow runs \+ 120 task runs in {NUMBER} s = {NUMBER} runs/s \(\d+ requests\)",
+        rf"^sync / bare: {NUMBER}x \(target >= 0.5\) (PASS|FAIL)",
+        r"^incremental sync after 5 new flow runs: \d+ requests \(target <= 10\) (PASS|FAIL)",
+    ],
     "load": [
         rf"^home\s+\|\s+{NUMBER} /\s+{NUMBER} /\s+{NUMBER}\s+\d+\s+\d+ \|\s+{NUMBER} /",
         rf"^runs list, parameter search\s+\|\s+{NUMBER} /",

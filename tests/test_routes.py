@@ -12,6 +12,7 @@ to the admin's login (admin), or answered 401 (API).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -104,6 +105,10 @@ ROUTES: dict[str, Route] = {
     "prefect_servers:connection-update": page("connection", get=A, post=A),
     "prefect_servers:connection-test": page("connection", post=A),
     "prefect_servers:connection-sync": page("connection", post=A),
+    "prefect_servers:run-states": page("prefect_run", get=V),
+    "prefect_servers:mapping-create": page("connection", post=A),
+    "prefect_servers:mapping-update": page("mapping", get=A, post=A),
+    "prefect_servers:mapping-delete": page("mapping", post=A),
     "results:result-list": page(get=V),
     "results:result-selection": page(get=V),
     "results:result-detail": page("result", get=V),
@@ -153,6 +158,8 @@ ROUTES: dict[str, Route] = {
     "prefect-connection-detail": api("connection", get=A, put=A, patch=A, delete=A),
     "prefect-connection-test": api("connection", post=A),
     "prefect-connection-sync": api("connection", post=A),
+    "prefect-path-mapping-list": api(get=A, post=A),
+    "prefect-path-mapping-detail": api("mapping", get=A, put=A, patch=A, delete=A),
     # The admin site
     "admin:login": public(get=1, post=1, put=1),
     "admin:logout": Route("admin", {"post": SIGNED_IN}),
@@ -219,7 +226,9 @@ def objects(db, tmp_path, settings):
     from rest_framework.authtoken.models import Token
 
     from apps.blocks import services
+    from apps.flows.models import FlowRun
     from apps.flows.registry import flow_registry
+    from apps.prefect_servers.models import PathMapping
     from apps.prefect_servers.services import connection_save
     from apps.results.models import PurgeAuditEntry, RetentionPolicy
     from apps.results.serializer_configs import serializer_config_save
@@ -244,7 +253,22 @@ def objects(db, tmp_path, settings):
         "job": job_create(kind="purge-expired", params={}),
         "audit": PurgeAuditEntry.objects.create(username="owner"),
         "user": owner,
-        "connection": connection_save(name="there", api_url="http://127.0.0.1:9/api"),
+        "connection": (connection := connection_save(name="there", api_url="http://127.0.0.1:9/api")),
+        # A block of its own: a mapped block is kept from deletion, and the block routes delete theirs.
+        "mapping": PathMapping.objects.create(
+            connection=connection,
+            path_prefix="/srv/prefect",
+            block=services.block_create(
+                block_type="local-file-system", name="mapped", settings={"basepath": str(tmp_path / "block")}
+            ),
+        ),
+        "prefect_run": FlowRun.objects.create(
+            name="synced",
+            flow_name="etl",
+            source="prefect",
+            source_connection_id=connection.pk,
+            external_id=uuid.uuid4(),
+        ),
         "group": owner.groups.model.objects.get(name="viewer"),
         "token": Token.objects.create(user=owner).user,  # the token admin's URLs name the user
     }

@@ -30,11 +30,17 @@ class RunFieldsMixin(serializers.Serializer):
 
 
 class FlowRunSerializer(RunFieldsMixin, serializers.ModelSerializer):
+    connection = serializers.UUIDField(
+        source="source_connection_id", read_only=True, help_text="the Prefect connection of a synced run"
+    )
+    tags = serializers.JSONField(read_only=True)
+
     class Meta:
         model = FlowRun
         fields = [
             "id", "name", "flow_name", "state", "state_message", "parameters", "created", "start_time",
             "end_time", "duration_seconds", "run_count", "parent_flow_run", "worker_host", "result",
+            "source", "connection", "external_id", "external_url", "deployment", "work_pool", "tags",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -121,6 +121,11 @@ class FlowRun(RunBase):
             models.Index(fields=["state", "-created", "-id"], name="flowrun_state_created_idx"),
             models.Index(fields=["parent_flow_run"], name="flowrun_parent_idx"),
             models.Index(fields=["result"], name="flowrun_result_idx"),
+            # The runs list's filters of synced runs, in the list's order (tags: a GIN index on
+            # PostgreSQL, migration 0005).
+            models.Index(fields=["source_connection_id", "-created", "-id"], name="flowrun_connection_idx"),
+            models.Index(fields=["deployment", "-created", "-id"], name="flowrun_deployment_idx"),
+            models.Index(fields=["work_pool", "-created", "-id"], name="flowrun_work_pool_idx"),
         ]
 
     def __str__(self) -> str:

@@ -12,13 +12,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from apps.blocks.models import StorageBlock
 from apps.blocks.secrets import SecretsKeyError
 from apps.core.permissions import HasRole
 from apps.core.roles import Role
 
 from . import services
 from .client import ConnectionTestOutcome
-from .models import AuthKind, PrefectConnection, SyncStatus
+from .models import AuthKind, PathMapping, PrefectConnection, SyncStatus
 
 
 class PrefectConnectionSerializer(serializers.ModelSerializer):
@@ -137,5 +138,67 @@ class PrefectConnectionViewSet(viewsets.ModelViewSet):
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
+class BlockSlugField(serializers.RelatedField):
+    """A storage block named by its slug (``local-file-system/prefect-default``)."""
+
+    def get_queryset(self):
+        return StorageBlock.objects.all()
+
+    def to_representation(self, value) -> str:
+        return value.slug
+
+    def to_internal_value(self, data):
+        try:
+            return StorageBlock.objects.get_by_slug(str(data))
+        except StorageBlock.DoesNotExist as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
+class PathMappingSerializer(serializers.ModelSerializer):
+    block = BlockSlugField(help_text="the block's slug, TYPE/NAME")
+
+    class Meta:
+        model = PathMapping
+        fields = ["id", "connection", "path_prefix", "block"]
+        validators: list = []  # the prefix's uniqueness is checked in services, with the pages' message
+
+    def save_with(self, *, mapping: PathMapping | None) -> PathMapping:
+        data = self.validated_data
+        try:
+            return services.path_mapping_save(
+                connection=data.get("connection", getattr(mapping, "connection", None)),
+                path_prefix=data.get("path_prefix", getattr(mapping, "path_prefix", "")),
+                block=data.get("block", getattr(mapping, "block", None)),
+                mapping=mapping,
+                user=self.context["request"].user,
+            )
+        except services.PathMappingInvalidError as error:
+            raise serializers.ValidationError({error.field or "non_field_errors": [str(error)]}) from None
+
+    def create(self, validated_data):
+        return self.save_with(mapping=None)
+
+    def update(self, instance, validated_data):
+        if validated_data.get("connection", instance.connection) != instance.connection:
+            raise serializers.ValidationError({"connection": ["a mapping stays on its connection"]})
+        return self.save_with(mapping=instance)
+
+
+@extend_schema(tags=["prefect"])
+class PathMappingViewSet(viewsets.ModelViewSet):
+    """Path mappings of Prefect's default storage onto blocks, per connection: admins only."""
+
+    serializer_class = PathMappingSerializer
+    permission_classes = [HasRole]
+    read_role = Role.ADMIN
+    write_role = Role.ADMIN
+    queryset = PathMapping.objects.select_related("connection", "block")
+    filterset_fields = ["connection"]
+
+    def perform_destroy(self, instance):
+        services.path_mapping_delete(mapping=instance, user=self.request.user)
+
+
 def register(router: DefaultRouter) -> None:
     router.register("prefect-connections", PrefectConnectionViewSet, basename="prefect-connection")
+    router.register("prefect-path-mappings", PathMappingViewSet, basename="prefect-path-mapping")

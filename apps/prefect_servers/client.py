@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -62,6 +63,8 @@ class PrefectClient:
     backoff: float = BACKOFF_SECONDS
     sleep: Callable[[float], None] = time.sleep
     requests_made: int = field(default=0, init=False)
+    # A sync reads task runs on a second thread: the count is kept under a lock.
+    counter_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -78,7 +81,8 @@ class PrefectClient:
         attempt = 0
         while True:
             attempt += 1
-            self.requests_made += 1
+            with self.counter_lock:
+                self.requests_made += 1
             request = urllib.request.Request(url, data=data, method=method, headers=self.headers())  # noqa: S310
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310

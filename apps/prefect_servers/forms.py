@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
-from .models import AuthKind, PrefectConnection
+from apps.blocks.models import StorageBlock
+
+from .models import AuthKind, PathMapping, PrefectConnection
 
 
 class ConnectionForm(forms.Form):
@@ -68,3 +70,23 @@ class ConnectionForm(forms.Form):
         elif self.connection is not None:
             connection.encrypted_credential = self.connection.encrypted_credential
         return connection
+
+
+class PathMappingForm(forms.Form):
+    path_prefix = forms.CharField(
+        label="Path prefix",
+        max_length=1024,
+        help_text="where Prefect's default storage writes, e.g. /home/ada/.prefect/storage",
+    )
+    block = forms.ModelChoiceField(
+        label="Storage block",
+        queryset=StorageBlock.objects.order_by("block_type", "name"),
+        empty_label=None,
+        help_text="the block whose basepath holds the same files",
+    )
+
+    def __init__(self, *args, mapping: PathMapping | None = None, **kwargs) -> None:
+        if mapping is not None and not args and "initial" not in kwargs:
+            kwargs["initial"] = {"path_prefix": mapping.path_prefix, "block": mapping.block_id}
+        super().__init__(*args, **kwargs)
+        self.fields["block"].label_from_instance = lambda block: block.slug

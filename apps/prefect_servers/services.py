@@ -93,12 +93,71 @@ def connection_test_run(
     return outcome
 
 
+class PathMappingInvalidError(ValueError):
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def path_prefix_clean(path_prefix: str) -> str:
+    """A mapping's prefix as keys are matched against it: absolute, without a trailing slash."""
+    prefix = path_prefix.strip()
+    if not prefix.startswith("/"):
+        raise PathMappingInvalidError(
+            "the prefix must be an absolute path, as Prefect's default storage writes keys "
+            "(e.g. /home/ada/.prefect/storage)",
+            field="path_prefix",
+        )
+    return prefix.rstrip("/") or "/"
+
+
 def path_mapping_set(*, connection: PrefectConnection, path_prefix: str, block: Any) -> PathMapping:
-    prefix = path_prefix.rstrip("/") or "/"
+    """Map ``path_prefix`` onto ``block``, replacing the prefix's mapping if there is one."""
     mapping, _ = PathMapping.objects.update_or_create(
-        connection=connection, path_prefix=prefix, defaults={"block": block}
+        connection=connection, path_prefix=path_prefix_clean(path_prefix), defaults={"block": block}
     )
     return mapping
+
+
+def path_mapping_save(
+    *,
+    connection: PrefectConnection,
+    path_prefix: str,
+    block: Any,
+    mapping: PathMapping | None = None,
+    user: Any = None,
+) -> PathMapping:
+    """Add a mapping to ``connection``, or change ``mapping``; a prefix is mapped once per connection.
+
+    Results synced before keep where they were found; a full sync reads them through the change."""
+    prefix = path_prefix_clean(path_prefix)
+    taken = PathMapping.objects.filter(connection=connection, path_prefix=prefix)
+    if mapping is not None:
+        taken = taken.exclude(pk=mapping.pk)
+    if taken.exists():
+        raise PathMappingInvalidError(f"{prefix} is already mapped on this connection", field="path_prefix")
+    mapping = mapping or PathMapping(connection=connection)
+    mapping.path_prefix = prefix
+    mapping.block = block
+    mapping.save()
+    logger.info(
+        "prefect connection %s: %s mapped to %s by %s",
+        connection.name,
+        prefix,
+        block.slug,
+        getattr(user, "username", "-"),
+    )
+    return mapping
+
+
+def path_mapping_delete(*, mapping: PathMapping, user: Any = None) -> None:
+    logger.info(
+        "prefect connection %s: mapping of %s removed by %s",
+        mapping.connection.name,
+        mapping.path_prefix,
+        getattr(user, "username", "-"),
+    )
+    mapping.delete()
 
 
 def block_link_set(*, connection: PrefectConnection, block_document_id: Any, block: Any) -> StorageBlockLink:

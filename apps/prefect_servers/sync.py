@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.core.bulk import rows_insert
 from apps.flows.models import FINAL_STATES, FlowRun, RunSource, StateType, TaskRun
 from apps.results.references import PendingReference, references_save
 
@@ -30,7 +32,9 @@ from .storage import ResultMapper
 
 logger = logging.getLogger(__name__)
 
-CURSOR_OVERLAP = dt.timedelta(minutes=2)
+# Runs whose reported end time lags the last one seen (a client clock behind the server, a slow
+# report) are still read; the cost is reading the flow runs of that window again, not their task runs.
+CURSOR_OVERLAP = dt.timedelta(seconds=30)
 FLOW_RUN_PAGE = 200  # flow runs written per transaction, with their task runs
 ID_CHUNK = 100  # ids per `any_` filter: keeps request bodies bounded
 # Prefect's own non-final types, PAUSED and CANCELLING included (kept here as PENDING and RUNNING).
@@ -134,6 +138,7 @@ class Syncer:
         self.max_end: dt.datetime | None = None
         self.page_size = FLOW_RUN_PAGE
         self.seen: set[str] = set()
+        self.full = False
         self.expected: set[str] = set()
         # Prefect id of a subflow run -> Prefect id of the task run that called it.
         self.parent_of: dict[str, str] = {}
@@ -169,8 +174,11 @@ class Syncer:
                 .values_list("external_id", flat=True)
             ]
             self.expected = set(pending)
+            # 2.x servers have no end_time filter (they answer 422): a run that ended after the cursor
+            # either started after it or was still running at the last sync, and is held pending.
+            since = "end_time" if not self.version.startswith("2.") else "start_time"
             sources = [
-                self.client.flow_runs(flow_runs={"end_time": {"after_": after}}, sort="ID_DESC"),
+                self.client.flow_runs(flow_runs={since: {"after_": after}}, sort="ID_DESC"),
                 self.client.flow_runs(
                     flow_runs={"state": {"type": {"any_": NON_FINAL_TYPES}}}, sort="ID_DESC"
                 ),
@@ -187,14 +195,47 @@ class Syncer:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def flow_run_page(self, items: list[dict[str, Any]]) -> list[str]:
-        """Write a page of flow runs and their task runs; the Prefect ids of the flow runs."""
-        ids = [item["id"] for item in items]
-        tasks = [
-            t
-            for chunk in chunks(ids, ID_CHUNK)
-            for t in self.client.task_runs(flow_runs={"id": {"any_": chunk}})
+    def unchanged_drop(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items less the runs held final in the same state, run count and end time: an
+        incremental sync reads them again (its time filter overlaps the last sync's) but they and
+        their task runs have nothing new."""
+        held = {
+            str(external_id): (state, end_time, run_count)
+            for external_id, state, end_time, run_count in FlowRun.objects.filter(
+                source_connection_id=self.connection.pk,
+                external_id__in=[item["id"] for item in items],
+                external_deleted_at__isnull=True,
+                state__in=FINAL_STATES,
+            ).values_list("external_id", "state", "end_time", "run_count")
+        }
+        changed = []
+        for item in items:
+            now = (
+                state_fields(item.get("state"))["state"],
+                when(item.get("end_time")),
+                int(item.get("run_count") or 0),
+            )
+            if held.get(item["id"]) != now:
+                changed.append(item)
+        self.report.add("unchanged", len(items) - len(changed))
+        return changed
+
+    def page_prepare(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The flow runs of a page read that need writing (an incremental sync skips unchanged ones)."""
+        self.track(items)
+        return items if self.full else self.unchanged_drop(items)
+
+    def task_runs_read(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The task runs of a page of flow runs. Reads only: it runs beside the writing of the last page."""
+        return [
+            task
+            for chunk in chunks([item["id"] for item in items], ID_CHUNK)
+            # A total order, so offset pages neither skip nor repeat task runs of equal start times.
+            for task in self.client.task_runs(flow_runs={"id": {"any_": chunk}}, sort="ID_DESC")
         ]
+
+    def page_write(self, items: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+        """Write a page of flow runs and their task runs, in one transaction."""
         with transaction.atomic():
             flow_rows = self.runs_upsert(
                 model=FlowRun, items=items, fields=FLOW_RUN_FIELDS, build=self.flow_run_values
@@ -208,13 +249,15 @@ class Syncer:
             )
         self.report.add("flow_runs", len(items))
         self.report.add("task_runs", len(tasks))
+
+    def track(self, items: list[dict[str, Any]]) -> None:
+        """The cursor and subflow links of every run read, written or not."""
         for item in items:
             if item.get("parent_task_run_id"):
                 self.parent_of[item["id"]] = item["parent_task_run_id"]
             end = when(item.get("end_time"))
             if end and (self.max_end is None or end > self.max_end):
                 self.max_end = end
-        return ids
 
     def runs_upsert(
         self, *, model: Any, items: list[dict], fields: tuple[str, ...], build: Any, flows: Any = None
@@ -247,7 +290,7 @@ class Syncer:
             row.result = item.reference
             self.report.add("results")
         new = [row for key, row in rows.items() if key not in existing]
-        model.objects.bulk_create(new)
+        rows_insert(model, new)
         model.objects.bulk_update([row for key, row in rows.items() if key in existing], fields=list(fields))
         return rows
 
@@ -300,7 +343,9 @@ class Syncer:
         values, reference = self.common_values(item=item, row=row, kind="task-run")
         values["task_name"] = task_name_of(item)
         values["task_key"] = (item.get("task_key") or "")[:300]
-        values["cache_key"] = (item.get("cache_key") or "")[:256]
+        # 2.x keeps a cached task's key on its state's details rather than on the task run.
+        details = (item.get("state") or {}).get("state_details") or {}
+        values["cache_key"] = (item.get("cache_key") or details.get("cache_key") or "")[:256]
         values["flow_run"] = flows.get(item.get("flow_run_id"))
         return values, reference
 
@@ -323,22 +368,40 @@ class Syncer:
                 )
 
     def run(self, *, full: bool) -> None:
+        self.full = full
+        for name in ("flow_runs", "task_runs", "unchanged"):
+            self.report.add(name, 0)
         self.version = self.client.version()
         self.mapper = ResultMapper(
             connection=self.connection, client=self.client, server_version=self.version
         )
         self.catalog_read()
+        # A pipeline: a page's task runs are read on a thread of their own while this one writes
+        # the page before and reads the next page of flow runs, so the sync takes about as long as
+        # its requests rather than its requests and its writes added up. Pages are written in order.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefect-sync-read") as reader:
+            waiting = None
+            for page in self.pages(full=full):
+                items = self.page_prepare(page)
+                ahead = (items, reader.submit(self.task_runs_read, items)) if items else None
+                if waiting is not None:
+                    self.page_write(waiting[0], waiting[1].result())
+                    self.progress_save()
+                waiting = ahead
+            if waiting is not None:
+                self.page_write(waiting[0], waiting[1].result())
+        self.parents_link()
+        self.deleted_mark()
+
+    def pages(self, *, full: bool) -> Iterator[list[dict[str, Any]]]:
         page: list[dict[str, Any]] = []
         for item in self.changed_flow_runs(full=full):
             page.append(item)
             if len(page) >= self.page_size:
-                self.flow_run_page(page)
-                self.progress_save()
+                yield page
                 page = []
         if page:
-            self.flow_run_page(page)
-        self.parents_link()
-        self.deleted_mark()
+            yield page
 
     def deleted_mark(self) -> None:
         """Runs expected but not read are gone from the server: marked, with their task runs."""

@@ -59,7 +59,7 @@ def test_prefect_sync_command_syncs_and_reports_failures(prefect3_server):
     assert "gone: sync failed: cannot reach" in err.getvalue()
     assert PrefectConnection.objects.get(name="gone").sync_status == SyncStatus.FAILED
     assert (
-        FlowRun.objects.filter(source_connection_id=PrefectConnection.objects.get(name="cli").pk).count() == 3
+        FlowRun.objects.filter(source_connection_id=PrefectConnection.objects.get(name="cli").pk).count() == 4
     )
 
 

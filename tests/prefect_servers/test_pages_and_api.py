@@ -100,7 +100,7 @@ def test_the_detail_page_shows_the_last_outcome_and_polls_while_a_sync_runs(
     connection = connection_save(name="watched", api_url=prefect3_server.api_url)
     assert prefect_sync(connection=connection).ok
     page = admin_client_role.get("/prefect-servers/watched/").content.decode()
-    assert "Synced 3 flow runs" in page and 'hx-trigger="every 2s"' not in page
+    assert "Synced 4 flow runs" in page and 'hx-trigger="every 2s"' not in page
 
     PrefectConnection.objects.filter(pk=connection.pk).update(sync_status=SyncStatus.RUNNING)
     status = admin_client_role.get(

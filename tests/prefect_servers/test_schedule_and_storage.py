@@ -35,7 +35,7 @@ def test_the_beat_job_syncs_due_connections_and_one_failing_does_not_stop_the_ot
         "d-off": SyncStatus.NEVER,
     }
     assert "cannot reach" in PrefectConnection.objects.get(pk=broken.pk).sync_message
-    assert FlowRun.objects.filter(source_connection_id=due.pk).count() == 3
+    assert FlowRun.objects.filter(source_connection_id=due.pk).count() == 4
     assert not FlowRun.objects.filter(source_connection_id__in=[recent.pk, off.pk]).exists()
 
 
@@ -82,4 +82,4 @@ def test_a_run_deleted_in_prefect_is_marked_deleted_not_dropped(prefect3_server)
     assert report.ok and report.counts["deleted"] == 1
     assert local.external_deleted_at is not None  # the row stays, marked
     others = FlowRun.objects.filter(source_connection_id=connection.pk).exclude(pk=local.pk)
-    assert others.count() == 3 and not others.filter(external_deleted_at__isnull=False).exists()
+    assert others.count() == 4 and not others.filter(external_deleted_at__isnull=False).exists()

@@ -28,7 +28,7 @@ def test_a_sync_of_a_2x_server_reads_persisted_result_references(prefect2_server
     connection.refresh_from_db()
     assert connection.server_version.startswith("2.20")
     flows = {run.flow_name: run for run in FlowRun.objects.filter(source_connection_id=connection.pk)}
-    assert set(flows) == {"sync-me", "child", "default-storage"}
+    assert set(flows) == {"sync-me", "child", "default-storage", "s3-results"}
     parent, child = flows["sync-me"], flows["child"]
     assert parent.parameters == {"x": 4} and child.parent_flow_run_id == parent.pk
 

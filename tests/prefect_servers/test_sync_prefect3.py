@@ -34,7 +34,7 @@ def test_a_sync_records_every_run_state_and_result(connection, prefect3_server):
     assert connection.sync_status == SyncStatus.OK
     assert connection.server_version == "3.9.1"
     flows = {run.flow_name: run for run in FlowRun.objects.filter(source_connection_id=connection.pk)}
-    assert set(flows) == {"sync-me", "child", "default-storage"}
+    assert set(flows) == {"sync-me", "child", "default-storage", "s3-results"}
     parent, child = flows["sync-me"], flows["child"]
     assert parent.source == RunSource.PREFECT
     assert parent.state == "COMPLETED" and parent.parameters == {"x": 4}
@@ -92,3 +92,18 @@ def test_synced_runs_show_a_prefect_badge_and_link_back(connection, viewer_clien
     page = viewer_client.get(f"/runs/{run.pk}/").content.decode()
     assert "source-prefect" in listing and run.external_url in listing
     assert "source-prefect" in page and f'href="{run.external_url}"' in page
+
+
+def test_runs_read_again_unchanged_are_skipped_with_their_task_runs(connection):
+    first = prefect_sync(connection=connection)
+    # A cursor far back: the next sync's time filter finds every run again, as its overlap does.
+    PrefectConnection.objects.filter(pk=connection.pk).update(
+        sync_cursor={"flow_runs_end_time": "2000-01-01T00:00:00+00:00"}
+    )
+    again = prefect_sync(connection=PrefectConnection.objects.get(pk=connection.pk))
+
+    assert first.ok and again.ok
+    assert again.counts["unchanged"] == first.counts["flow_runs"] == 4
+    assert again.counts["flow_runs"] == again.counts["task_runs"] == 0
+    # version, flows, deployments, the time filter and the not-final filter: no task run pages.
+    assert again.counts["requests"] == 5

@@ -9,6 +9,7 @@ from apps.blocks.models import StorageBlock
 from apps.prefect_servers.models import AuthKind, PrefectConnection
 from apps.prefect_servers.services import (
     ConnectionInvalidError,
+    PathMappingInvalidError,
     block_link_set,
     connection_save,
     connection_test_run,
@@ -95,7 +96,10 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         self.stdout.write(f"{'updated' if existing else 'added'} connection {connection.name}")
         for prefix, block in pairs_parse(path_mapping, option="--path-mapping"):
-            path_mapping_set(connection=connection, path_prefix=prefix, block=block)
+            try:
+                path_mapping_set(connection=connection, path_prefix=prefix, block=block)
+            except PathMappingInvalidError as error:
+                raise CommandError(f"--path-mapping {prefix!r}: {error}") from None
         for document_id, block in pairs_parse(map_block, option="--map-block"):
             try:
                 block_link_set(connection=connection, block_document_id=uuid.UUID(document_id), block=block)
