@@ -64,35 +64,13 @@ CASES = [
     ("json-shortcut", "json", JSON_VALUE),
     ("compressed-pickle", "compressed/pickle", PICKLE_VALUE),
     ("compressed-json", "compressed/json", JSON_VALUE),
-    (
-        "compressed-pickle-lzma",
-        CompressedSerializer(serializer=PickleSerializer(), compressionlib="lzma"),
-        PICKLE_VALUE,
-    ),
-    (
-        "compressed-pickle-zlib",
-        CompressedSerializer(serializer=PickleSerializer(), compressionlib="zlib"),
-        PICKLE_VALUE,
-    ),
-    (
-        "compressed-pickle-bz2",
-        CompressedSerializer(serializer=PickleSerializer(), compressionlib="bz2"),
-        PICKLE_VALUE,
-    ),
-    (
-        "compressed-pickle-gzip",
-        CompressedSerializer(serializer=PickleSerializer(), compressionlib="gzip"),
-        PICKLE_VALUE,
-    ),
-    (
-        "compressed-json-zlib",
-        CompressedSerializer(serializer=JSONSerializer(), compressionlib="zlib"),
-        JSON_VALUE,
-    ),
-    (
-        "compressed-json-bz2",
-        CompressedSerializer(serializer=JSONSerializer(), compressionlib="bz2"),
-        JSON_VALUE,
+    *(
+        (f"compressed-{name}-{lib}", CompressedSerializer(serializer=inner(), compressionlib=lib), value)
+        for name, inner, value, libraries in (
+            ("pickle", PickleSerializer, PICKLE_VALUE, ("lzma", "zlib", "bz2", "gzip")),
+            ("json", JSONSerializer, JSON_VALUE, ("zlib", "bz2")),
+        )
+        for lib in libraries
     ),
 ]
 
