@@ -14,6 +14,7 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.dateparse import parse_datetime
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
@@ -64,6 +65,7 @@ def short_type(value: str) -> str:
 
 # The one way a moment reads on every page: in the viewer's zone (apps/core/time_zone.py), to the minute.
 TIMESTAMP_FORMAT = "Y-m-d H:i T"
+TIMESTAMP_SECONDS_FORMAT = "Y-m-d H:i:s T"
 
 
 def moment_relative(value, *, now=None) -> str:
@@ -75,8 +77,14 @@ def moment_relative(value, *, now=None) -> str:
 
 
 @register.filter
-def timestamp(value) -> SafeString | str:
-    """A ``<time>`` in the active (viewer's) zone, named, with the relative time as its title."""
+def timestamp(value, precision: str = "") -> SafeString | str:
+    """A ``<time>`` in the active (viewer's) zone, named, with the relative time as its title.
+
+    ``value`` is a datetime or an ISO 8601 string (as Prefect's API gives); ``|timestamp:"seconds"``
+    shows the seconds too, where moments are close together (a run's state history).
+    """
+    if isinstance(value, str):
+        value = parse_datetime(value)
     if not value:
         return ""
     local = timezone.localtime(value)
@@ -84,8 +92,14 @@ def timestamp(value) -> SafeString | str:
         '<time datetime="{}" title="{}">{}</time>',
         local.isoformat(),
         moment_relative(value),
-        date_format(local, TIMESTAMP_FORMAT),
+        date_format(local, TIMESTAMP_SECONDS_FORMAT if precision == "seconds" else TIMESTAMP_FORMAT),
     )
+
+
+@register.filter
+def spaced(name: str) -> str:
+    """A snake_case key as words: ``flow_runs`` reads "flow runs"."""
+    return str(name).replace("_", " ")
 
 
 @register.filter
@@ -118,7 +132,9 @@ def result_badge(result: Any) -> SafeString:
     """One compact pill per result: type, size, serializer, storage, expiration."""
     if result is None:
         return mark_safe('<span class="muted" title="no result persisted">\u2014</span>')
-    parts = [f'<span class="rb-type">{escape(short_type(result.value_type) or "?")}</span>']
+    # A result not yet read (synced from Prefect, or indexed) has no type or size yet: say "result"
+    # and leave the size out rather than show question marks.
+    parts = [f'<span class="rb-type">{escape(short_type(result.value_type) or "result")}</span>']
     if result.is_literal:
         literal = "None" if result.literal_value is None else str(result.literal_value)
         parts.append(f'<span class="rb-part rb-literal">{escape(literal)}</span>')
@@ -126,7 +142,8 @@ def result_badge(result: Any) -> SafeString:
         title = "literal kept in the database"
     else:
         storage = result.block.slug if result.block_id else short_location(result.storage_location)
-        parts.append(f'<span class="rb-part">{escape(size_short(result.size_bytes) or "? B")}</span>')
+        if result.size_bytes is not None:
+            parts.append(f'<span class="rb-part">{escape(size_short(result.size_bytes))}</span>')
         parts.append(f'<span class="rb-part">{escape(result.serializer_type or "?")}</span>')
         parts.append(f'<span class="rb-part rb-storage">{escape(storage)}</span>')
         title = str(result)
