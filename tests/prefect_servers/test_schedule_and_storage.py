@@ -1,8 +1,6 @@
 """The beat job syncs due connections only, one failing not stopping the others; storage problems
 are named on the connection, not raised."""
 
-import json
-import urllib.request
 import uuid
 
 import pytest
@@ -14,6 +12,7 @@ from apps.prefect_servers.services import connection_client, connection_save
 from apps.prefect_servers.storage import block_link_resolve
 from apps.prefect_servers.sync import prefect_sync
 from apps.prefect_servers.tasks import sync_due
+from tests.prefect_servers.rest import api_call
 
 pytestmark = pytest.mark.django_db
 
@@ -48,18 +47,6 @@ def test_a_block_document_that_no_longer_exists_is_named_on_its_link(prefect3_se
     assert link.block is None
     assert link.problem == "the block document no longer exists on the server"
     assert StorageBlockLink.objects.get(connection=connection, block_document_id=document_id).pk == link.pk
-
-
-def api_call(api_url: str, method: str, path: str, body=None):
-    request = urllib.request.Request(  # noqa: S310
-        f"{api_url}/{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        raw = response.read()
-    return json.loads(raw) if raw else None
 
 
 def test_a_run_deleted_in_prefect_is_marked_deleted_not_dropped(prefect3_server):

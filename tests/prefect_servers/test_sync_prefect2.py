@@ -1,7 +1,5 @@
 """Sync a real Prefect 2.20.27 server: PersistedResult references, literals, and blocks."""
 
-import json
-import urllib.request
 import uuid
 
 import pytest
@@ -15,6 +13,7 @@ from apps.prefect_servers.storage import block_link_resolve
 from apps.prefect_servers.sync import prefect_sync
 from apps.results.contents import reference_preview
 from apps.results.models import ResultReference
+from tests.prefect_servers.rest import api_call
 
 pytestmark = pytest.mark.django_db
 
@@ -61,18 +60,6 @@ def test_syncing_a_2x_server_again_keeps_its_literal_and_persisted_references(pr
     assert prefect_sync(connection=connection, full=True).ok
 
     assert sorted(ResultReference.objects.values_list("pk", "created")) == references
-
-
-def api_call(api_url: str, method: str, path: str, body=None):
-    request = urllib.request.Request(  # noqa: S310
-        f"{api_url}/{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        raw = response.read()
-    return json.loads(raw) if raw else None
 
 
 def s3_document_create(api_url: str, *, name: str, data: dict) -> str:
