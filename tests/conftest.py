@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 
+from apps.results.format.trust import DecodeTrust, decode_trust_set
+
 
 def _required_env(name: str) -> str:
     value = os.environ.get(name)
@@ -112,3 +114,12 @@ def _cache_cleared():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def web_decode_trust():
+    """The suite's own process decodes as the web process does: a test that imports the SDK
+    (``resultdeck`` switches its process to code trust) must not widen what later tests decode."""
+    decode_trust_set(DecodeTrust.WEB)
+    yield
+    decode_trust_set(DecodeTrust.WEB)

@@ -6,7 +6,8 @@ is; an update that leaves it out or blank keeps it.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -138,6 +139,7 @@ class PrefectConnectionViewSet(viewsets.ModelViewSet):
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class BlockSlugField(serializers.RelatedField):
     """A storage block named by its slug (``local-file-system/prefect-default``)."""
 

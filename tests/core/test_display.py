@@ -38,6 +38,7 @@ def test_a_timestamp_reads_an_iso_string_and_can_show_seconds(settings):
     assert html.startswith('<time datetime="2025-03-10T12:34:56.789012+00:00" title="')
     assert html.endswith(">2025-03-10 12:34:56 UTC</time>")
     assert render("{{ when|timestamp }}", when="not a time") == ""
+    assert ">2025-03-10 12:34 UTC</time>" in render("{{ when|timestamp }}", when="2025-03-10T12:34:56")
 
 
 def test_spaced_reads_a_snake_case_key_as_words():

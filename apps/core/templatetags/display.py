@@ -7,6 +7,7 @@ escaped here.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -87,6 +88,8 @@ def timestamp(value, precision: str = "") -> SafeString | str:
         value = parse_datetime(value)
     if not value:
         return ""
+    if timezone.is_naive(value):  # Prefect's API and our own records mean UTC
+        value = timezone.make_aware(value, dt.UTC)
     local = timezone.localtime(value)
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
