@@ -1,4 +1,4 @@
-"""More states: failing runs (what they hold, raise and write) and the sets and dicts of futures a flow returns."""
+"""More states: failing runs (what they hold, raise and write), and sets and dicts of futures returned."""
 
 from tests.compat.differential.case import FLOW_RECORDS, RETRIES_PERSIST, Case
 
